@@ -1,0 +1,320 @@
+// Package config owns the rendered sidecar configuration: a versioned JSON
+// document that the webhook writes and the injector sidecar reads. It is the
+// only contract between the two binaries, so it depends on the standard
+// library alone and every validation error names the JSON field path.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+// Version is the only schema version this build understands. Bumping it is a
+// breaking change for pods injected by an older webhook, so readers refuse
+// unknown versions instead of guessing.
+const Version = "v1"
+
+// MaxPoPLifetime is the ceiling T-Mobile's validator enforces on exp-iat.
+const MaxPoPLifetime = 120 * time.Second
+
+// DefaultMaxBodyBytes bounds the buffer used when a signature covers the body.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Config is the whole sidecar configuration.
+type Config struct {
+	Version string `json:"version"`
+	// Admin is the listener for probes and metrics; it binds the pod IP so
+	// the kubelet can reach it, while data-plane listeners stay on loopback.
+	Admin    Admin     `json:"admin"`
+	Bindings []Binding `json:"bindings"`
+	// DrainTimeout bounds how long SIGTERM waits for in-flight requests.
+	DrainTimeout Duration `json:"drainTimeout,omitempty"`
+	// ReloadInterval is how often mounted credential files are checked for
+	// changes (kubelet swaps them atomically through a ..data symlink).
+	ReloadInterval Duration `json:"reloadInterval,omitempty"`
+}
+
+// Admin configures the health and metrics listener.
+type Admin struct {
+	Listen string `json:"listen"`
+}
+
+// Binding is one partner API reached through one loopback port.
+type Binding struct {
+	Name           string         `json:"name"`
+	ListenPort     int            `json:"listenPort"`
+	Upstream       Upstream       `json:"upstream"`
+	TokenEndpoint  *TokenEndpoint `json:"tokenEndpoint,omitempty"`
+	Grant          Grant          `json:"grant"`
+	ClientAuth     ClientAuth     `json:"clientAuth"`
+	PrivateKey     *PrivateKey    `json:"privateKey,omitempty"`
+	PoP            *PoP           `json:"pop,omitempty"`
+	TokenPlacement TokenPlacement `json:"tokenPlacement"`
+	OAuth1         *OAuth1        `json:"oauth1,omitempty"`
+	Refresh        Refresh        `json:"refresh"`
+}
+
+// Upstream is the single destination a binding may forward to.
+type Upstream struct {
+	URL    string `json:"url"`
+	CAFile string `json:"caFile,omitempty"`
+}
+
+// TokenEndpoint describes how tokens are requested.
+type TokenEndpoint struct {
+	URL    string `json:"url"`
+	Method string `json:"method,omitempty"` // POST (default) or GET
+	// ExtraParams are extension parameters (RFC 6749 §8.2) added verbatim.
+	ExtraParams map[string]string `json:"extraParams,omitempty"`
+	CAFile      string            `json:"caFile,omitempty"`
+}
+
+// Grant types, spelled as they appear on the wire where one exists.
+const (
+	GrantNone              = "none" // OAuth 1.0a-only bindings have no token endpoint
+	GrantClientCredentials = "client_credentials"
+	GrantPassword          = "password"
+	GrantRefreshToken      = "refresh_token"
+	GrantCIBA              = "ciba"
+	GrantTokenExchange     = "token_exchange"
+)
+
+// Grant selects how an access token is obtained.
+type Grant struct {
+	Type          string         `json:"type"`
+	Scopes        []string       `json:"scopes,omitempty"`
+	Password      *PasswordGrant `json:"password,omitempty"`
+	RefreshToken  *RefreshGrant  `json:"refreshToken,omitempty"`
+	CIBA          *CIBAGrant     `json:"ciba,omitempty"`
+	TokenExchange *TokenExchange `json:"tokenExchange,omitempty"`
+}
+
+// PasswordGrant holds the resource-owner credentials by file.
+type PasswordGrant struct {
+	UsernameFile string `json:"usernameFile"`
+	PasswordFile string `json:"passwordFile"`
+}
+
+// RefreshGrant bootstraps from a refresh token obtained once by a person
+// through the authorization-code flow.
+type RefreshGrant struct {
+	File string `json:"file"`
+}
+
+// CIBAGrant configures the OpenID CIBA poll-mode flow.
+type CIBAGrant struct {
+	AuthorizeURL    string            `json:"authorizeURL"`
+	LoginHintHeader string            `json:"loginHintHeader,omitempty"`
+	Purpose         string            `json:"purpose,omitempty"`
+	MaxWait         Duration          `json:"maxWait,omitempty"`
+	ExtraParams     map[string]string `json:"extraParams,omitempty"`
+	// CacheSize bounds the per-subscriber token cache.
+	CacheSize int `json:"cacheSize,omitempty"`
+}
+
+// Token-exchange grant_type values.
+const (
+	TokenExchangeRFC8693 = "urn:ietf:params:oauth:grant-type:token-exchange"
+	TokenExchangeTapkey  = "http://tapkey.net/oauth/token_exchange"
+)
+
+// TokenExchange configures RFC 8693 or Tapkey's variant of it.
+type TokenExchange struct {
+	GrantType          string        `json:"grantType"`
+	Provider           string        `json:"provider,omitempty"`
+	Audience           string        `json:"audience,omitempty"`
+	RequestedTokenType string        `json:"requestedTokenType,omitempty"`
+	SubjectTokenType   string        `json:"subjectTokenType"`
+	SubjectToken       SubjectSource `json:"subjectToken"`
+}
+
+// SubjectSource says where the subject token comes from: exactly one field.
+type SubjectSource struct {
+	File string       `json:"file,omitempty"`
+	Mint *MintSubject `json:"mint,omitempty"`
+}
+
+// MintSubject makes the sidecar act as the identity provider registered with
+// the partner, signing a per-user JWT with the binding's private key.
+type MintSubject struct {
+	Issuer        string   `json:"issuer"`
+	Audience      string   `json:"audience"`
+	Lifetime      Duration `json:"lifetime,omitempty"`
+	SubjectHeader string   `json:"subjectHeader,omitempty"`
+	CacheSize     int      `json:"cacheSize,omitempty"`
+}
+
+// Client authentication methods, spelled as RFC 7591 registers them.
+const (
+	AuthClientSecretBasic = "client_secret_basic"
+	AuthClientSecretPost  = "client_secret_post"
+	AuthPrivateKeyJWT     = "private_key_jwt"
+	AuthTLSClientAuth     = "tls_client_auth"
+	AuthNone              = "none"
+)
+
+// ClientAuth says how the client authenticates to the token endpoint.
+type ClientAuth struct {
+	Method           string `json:"method"`
+	ClientIDFile     string `json:"clientIDFile,omitempty"`
+	ClientSecretFile string `json:"clientSecretFile,omitempty"`
+	TLSCertFile      string `json:"tlsCertFile,omitempty"`
+	TLSKeyFile       string `json:"tlsKeyFile,omitempty"`
+	// Audience of the private_key_jwt assertion; the token URL when empty.
+	Audience string `json:"audience,omitempty"`
+}
+
+// PrivateKey is a PEM file (PKCS#1, PKCS#8 or encrypted PKCS#8).
+type PrivateKey struct {
+	File           string `json:"file"`
+	PassphraseFile string `json:"passphraseFile,omitempty"`
+}
+
+// Proof-of-possession types.
+const (
+	PoPNone = "none"
+	PoPTAAP = "taap"
+	PoPDPoP = "dpop"
+)
+
+// PoP configures per-request proof-of-possession tokens.
+type PoP struct {
+	Type            string   `json:"type"`
+	Header          string   `json:"header,omitempty"`
+	Sign            []string `json:"sign,omitempty"`
+	OnTokenEndpoint *bool    `json:"onTokenEndpoint,omitempty"`
+	Lifetime        Duration `json:"lifetime,omitempty"`
+	MaxBodyBytes    int64    `json:"maxBodyBytes,omitempty"`
+}
+
+// Token placements (RFC 6750 §2).
+const (
+	PlaceHeader = "header"
+	PlaceQuery  = "query"
+	PlaceForm   = "form"
+)
+
+// TokenPlacement says where the access token goes on the partner request.
+type TokenPlacement struct {
+	In            string `json:"in,omitempty"`
+	IDTokenHeader string `json:"idTokenHeader,omitempty"`
+}
+
+// OAuth 1.0a signature methods (RFC 5849 §3.4).
+const (
+	OAuth1HMACSHA1   = "HMAC-SHA1"
+	OAuth1HMACSHA256 = "HMAC-SHA256"
+	OAuth1RSASHA1    = "RSA-SHA1"
+	OAuth1RSASHA256  = "RSA-SHA256"
+	OAuth1Plaintext  = "PLAINTEXT"
+)
+
+// OAuth1 configures RFC 5849 request signing. The RSA methods use the
+// binding's PrivateKey.
+type OAuth1 struct {
+	SignatureMethod    string `json:"signatureMethod"`
+	ConsumerKeyFile    string `json:"consumerKeyFile"`
+	ConsumerSecretFile string `json:"consumerSecretFile,omitempty"`
+	TokenFile          string `json:"tokenFile,omitempty"`
+	TokenSecretFile    string `json:"tokenSecretFile,omitempty"`
+}
+
+// Refresh tunes the token cache.
+type Refresh struct {
+	// Before is the lead time: a token is refreshed at the earlier of 80% of
+	// its lifetime or this long before expiry.
+	Before Duration `json:"before,omitempty"`
+}
+
+// Duration is a time.Duration that reads and writes Go duration strings.
+type Duration struct{ time.Duration }
+
+// MarshalJSON writes the duration as a string such as "30s".
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// UnmarshalJSON accepts a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("must be a duration string such as \"30s\"")
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q", s)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MaxConfigBytes bounds what Parse reads; a rendered config is a few KiB.
+const MaxConfigBytes = 1 << 20
+
+// Parse decodes, defaults and validates a config. Unknown fields are errors:
+// a typo in a hand-written config must not silently disable a feature.
+func Parse(data []byte) (*Config, error) {
+	if len(data) > MaxConfigBytes {
+		return nil, fmt.Errorf("config: %d bytes exceeds the %d byte limit", len(data), MaxConfigBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("config: %w", describeJSONError(err))
+	}
+	if dec.More() {
+		return nil, errors.New("config: trailing data after the JSON document")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("config: trailing data after the JSON document")
+	}
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Load reads a config file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(data)
+}
+
+// Marshal renders the config as indented JSON; the webhook uses it.
+func Marshal(c *Config) ([]byte, error) {
+	return json.MarshalIndent(c, "", "  ")
+}
+
+// Binding returns the binding with the given name.
+func (c *Config) Binding(name string) (*Binding, bool) {
+	for i := range c.Bindings {
+		if c.Bindings[i].Name == name {
+			return &c.Bindings[i], true
+		}
+	}
+	return nil, false
+}
+
+func describeJSONError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Errorf("%s: must be %s, got JSON %s", te.Field, te.Type, te.Value)
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("invalid JSON at byte %d: %w", se.Offset, err)
+	}
+	if strings.HasPrefix(err.Error(), "json: unknown field ") {
+		return fmt.Errorf("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	}
+	return err
+}
