@@ -1,0 +1,178 @@
+package config
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+const minimalTAAP = `{
+  "version": "v1",
+  "bindings": [{
+    "name": "tmobile",
+    "listenPort": 15001,
+    "upstream": {"url": "https://api.t-mobile.example"},
+    "tokenEndpoint": {"url": "https://oauth.t-mobile.example/oauth2/v6/tokens"},
+    "grant": {"type": "client_credentials"},
+    "clientAuth": {"method": "client_secret_basic", "clientIDFile": "/s/client_id", "clientSecretFile": "/s/client_secret"},
+    "privateKey": {"file": "/s/key.pem"},
+    "pop": {"type": "taap"}
+  }]
+}`
+
+func TestParseDefaults(t *testing.T) {
+	c, err := Parse([]byte(minimalTAAP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := c.Bindings[0]
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"admin.listen", c.Admin.Listen, DefaultAdminListen},
+		{"tokenEndpoint.method", b.TokenEndpoint.Method, "POST"},
+		{"pop.header", b.PoP.Header, "X-Authorization"},
+		{"pop.sign", strings.Join(b.PoP.Sign, ";"), "uri;http-method;body"},
+		{"pop.lifetime", b.PoP.Lifetime.Duration, 120 * time.Second},
+		{"pop.onTokenEndpoint", *b.PoP.OnTokenEndpoint, true},
+		{"pop.maxBodyBytes", b.PoP.MaxBodyBytes, int64(DefaultMaxBodyBytes)},
+		{"tokenPlacement.in", b.TokenPlacement.In, PlaceHeader},
+		{"tokenPlacement.idTokenHeader", b.TokenPlacement.IDTokenHeader, "X-Auth-Originator"},
+		{"refresh.before", b.Refresh.Before.Duration, 30 * time.Second},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+// mutate applies a JSON merge to the minimal config so each case states only
+// what it breaks.
+func mutate(t *testing.T, f func(b map[string]any, root map[string]any)) []byte {
+	t.Helper()
+	var root map[string]any
+	if err := json.Unmarshal([]byte(minimalTAAP), &root); err != nil {
+		t.Fatal(err)
+	}
+	b := root["bindings"].([]any)[0].(map[string]any)
+	f(b, root)
+	out, err := json.Marshal(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestValidationErrorsNameTheField(t *testing.T) {
+	cases := []struct {
+		name string
+		edit func(b, root map[string]any)
+		want string
+	}{
+		{"version", func(b, r map[string]any) { r["version"] = "v9" }, `version: must be "v1"`},
+		{"no bindings", func(b, r map[string]any) { r["bindings"] = []any{} }, "bindings: at least one binding"},
+		{"pop lifetime", func(b, r map[string]any) { b["pop"].(map[string]any)["lifetime"] = "121s" }, "bindings[0].pop.lifetime: must be <= 2m0s"},
+		{"pop lifetime fraction", func(b, r map[string]any) { b["pop"].(map[string]any)["lifetime"] = "1500ms" }, "bindings[0].pop.lifetime: must be whole seconds"},
+		{"pop sign dup", func(b, r map[string]any) { b["pop"].(map[string]any)["sign"] = []any{"uri", "URI"} }, `bindings[0].pop.sign[1]: "URI" is listed twice`},
+		{"pop sign bad", func(b, r map[string]any) { b["pop"].(map[string]any)["sign"] = []any{"uri", "bad header"} }, "bindings[0].pop.sign[1]: must be uri, http-method, body or a header name"},
+		{"taap without key", func(b, r map[string]any) { delete(b, "privateKey") }, "bindings[0].pop.type: taap requires privateKey"},
+		{"port range", func(b, r map[string]any) { b["listenPort"] = 70000 }, "bindings[0].listenPort: must be 1-65535"},
+		{"port clash admin", func(b, r map[string]any) { b["listenPort"] = 15020 }, "bindings[0].listenPort: port 15020 is already used by admin.listen"},
+		{"bad name", func(b, r map[string]any) { b["name"] = "T_Mobile" }, "bindings[0].name: must be a DNS label"},
+		{"upstream scheme", func(b, r map[string]any) { b["upstream"] = map[string]any{"url": "ftp://x"} }, `bindings[0].upstream.url: scheme must be https or http, got "ftp"`},
+		{"upstream creds", func(b, r map[string]any) { b["upstream"] = map[string]any{"url": "https://u:p@x"} }, "bindings[0].upstream.url: must not embed credentials"},
+		{"implicit", func(b, r map[string]any) { b["grant"] = map[string]any{"type": "implicit"} }, "bindings[0].grant.type: the implicit grant is browser-only"},
+		{"unknown grant", func(b, r map[string]any) { b["grant"] = map[string]any{"type": "magic"} }, `bindings[0].grant.type: unsupported grant "magic"`},
+		{"ciba without block", func(b, r map[string]any) { b["grant"] = map[string]any{"type": "ciba"} }, `bindings[0].grant.ciba: required when grant.type is "ciba"`},
+		{"password block on cc", func(b, r map[string]any) {
+			b["grant"] = map[string]any{"type": "client_credentials", "password": map[string]any{"usernameFile": "/u", "passwordFile": "/p"}}
+		}, `bindings[0].grant.password: only allowed when grant.type is "password"`},
+		{"secret file missing", func(b, r map[string]any) { delete(b["clientAuth"].(map[string]any), "clientSecretFile") }, "bindings[0].clientAuth.clientSecretFile: required"},
+		{"auth method", func(b, r map[string]any) { b["clientAuth"].(map[string]any)["method"] = "digest" }, `bindings[0].clientAuth.method: unsupported method "digest"`},
+		{"placement", func(b, r map[string]any) { b["tokenPlacement"] = map[string]any{"in": "cookie"} }, `bindings[0].tokenPlacement.in: must be header, query or form, got "cookie"`},
+		{"token method", func(b, r map[string]any) { b["tokenEndpoint"].(map[string]any)["method"] = "PUT" }, `bindings[0].tokenEndpoint.method: must be GET or POST, got "PUT"`},
+		{"oauth1 rsa no key", func(b, r map[string]any) {
+			delete(b, "privateKey")
+			delete(b, "pop")
+			b["oauth1"] = map[string]any{"signatureMethod": "RSA-SHA1", "consumerKeyFile": "/c"}
+		}, "bindings[0].oauth1.signatureMethod: RSA-SHA1 requires privateKey"},
+		{"exchange both sources", func(b, r map[string]any) {
+			b["grant"] = map[string]any{"type": "token_exchange", "tokenExchange": map[string]any{
+				"grantType": TokenExchangeTapkey, "provider": "p", "subjectToken": map[string]any{"file": "/t", "mint": map[string]any{"issuer": "i", "audience": "a"}}}}
+		}, "bindings[0].grant.tokenExchange.subjectToken: set exactly one of file or mint, not both"},
+		{"tapkey audience", func(b, r map[string]any) {
+			b["grant"] = map[string]any{"type": "token_exchange", "tokenExchange": map[string]any{
+				"grantType": TokenExchangeTapkey, "provider": "p", "audience": "other", "subjectToken": map[string]any{"file": "/t"}}}
+		}, `bindings[0].grant.tokenExchange.audience: must be "tapkey_api"`},
+		{"duplicate names", func(b, r map[string]any) {
+			c := map[string]any{}
+			for k, v := range b {
+				c[k] = v
+			}
+			c["listenPort"] = 15002
+			r["bindings"] = append(r["bindings"].([]any), c)
+		}, `bindings[1].name: duplicates bindings[0].name "tmobile"`},
+		{"unknown field", func(b, r map[string]any) { b["listenPrt"] = 1 }, `unknown field "listenPrt"`},
+		{"wrong type", func(b, r map[string]any) { b["listenPort"] = "15001" }, "bindings.listenPort: must be int"},
+		{"bad duration", func(b, r map[string]any) { b["refresh"] = map[string]any{"before": "soon"} }, `invalid duration "soon"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse(mutate(t, tc.edit))
+			if err == nil {
+				t.Fatalf("Parse succeeded, want error containing %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q\nwant substring %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseRejectsGarbage(t *testing.T) {
+	for _, in := range []string{"", "{", "null", `{"version":"v1"} {}`, strings.Repeat(" ", MaxConfigBytes+1)} {
+		if _, err := Parse([]byte(in)); err == nil {
+			t.Errorf("Parse(%.20q) succeeded", in)
+		}
+	}
+}
+
+func TestMarshalRoundTrip(t *testing.T) {
+	c, err := Parse([]byte(minimalTAAP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := Parse(out)
+	if err != nil {
+		t.Fatalf("re-parse of marshalled config: %v\n%s", err, out)
+	}
+	if c2.Bindings[0].PoP.Lifetime != c.Bindings[0].PoP.Lifetime {
+		t.Fatal("lifetime lost in round trip")
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(minimalTAAP))
+	f.Add([]byte(`{"version":"v1","bindings":[{"name":"a","grant":{"type":"ciba","ciba":{}}}]}`))
+	f.Add([]byte(`{"bindings":[{"pop":{"lifetime":"-5s","sign":[""]}}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse(data)
+		if err == nil {
+			// Anything accepted must survive a round trip.
+			out, err := Marshal(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Parse(out); err != nil {
+				t.Fatalf("accepted config fails after round trip: %v", err)
+			}
+		}
+	})
+}
