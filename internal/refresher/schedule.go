@@ -1,0 +1,66 @@
+package refresher
+
+import (
+	"time"
+
+	"github.com/oauth-injector/oauth-injector/internal/oauth"
+)
+
+// refreshPoint is when tok should be refreshed proactively; ok is false for a
+// token without expiry, which is kept until invalidated. received stands in
+// for IssuedAt when the fetcher did not set it.
+//
+// The lead is the larger of 20% of the lifetime and Before (i.e. the earlier
+// of the 80% point and Before-ahead-of-expiry), stretched by up to
+// Jitter×lead, then capped at half the lifetime so a Before longer than the
+// token's life cannot make every Token call a refresh.
+func refreshPoint(tok *oauth.Token, received time.Time, before time.Duration, jitter, r float64) (at time.Time, ok bool) {
+	if tok.Expiry.IsZero() {
+		return time.Time{}, false
+	}
+	issued := tok.IssuedAt
+	if issued.IsZero() || issued.After(tok.Expiry) {
+		issued = received
+	}
+	lifetime := tok.Expiry.Sub(issued)
+	if lifetime <= 0 {
+		return tok.Expiry, true
+	}
+	lead := max(lifetime/5, before)
+	lead += time.Duration(jitter * clamp01(r) * float64(lead))
+	lead = min(lead, lifetime/2)
+	return tok.Expiry.Add(-lead), true
+}
+
+// backoff is the delay after the n-th consecutive failure (n >= 1): full
+// jitter over min(maxB, minB·2^(n-1)), floored at minB.
+func backoff(n int, minB, maxB time.Duration, r float64) time.Duration {
+	ceil := minB
+	for i := 1; i < n && ceil < maxB; i++ {
+		if ceil > maxB/2 { // doubling would pass the cap (or overflow)
+			ceil = maxB
+			break
+		}
+		ceil *= 2
+	}
+	return max(minB, time.Duration(clamp01(r)*float64(ceil)))
+}
+
+// retryAfter rounds d up to whole seconds, at least one, because Retry-After
+// carries whole seconds and 0 would invite an immediate retry.
+func retryAfter(d time.Duration) time.Duration {
+	if d <= time.Second {
+		return time.Second
+	}
+	return (d + time.Second - 1).Truncate(time.Second)
+}
+
+func clamp01(r float64) float64 {
+	switch {
+	case r < 0 || r != r: // r != r: NaN from a bad seam
+		return 0
+	case r > 1:
+		return 1
+	}
+	return r
+}
