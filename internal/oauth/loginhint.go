@@ -1,0 +1,102 @@
+package oauth
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// ValidateLoginHint checks an Open Gateway CIBA login_hint:
+//
+//	tel:+<E.164 number, 8-15 digits, no visual separators>
+//	ipport:<IPv4>[:port]
+//	ipport:[<IPv6>][:port]
+//
+// The error wraps ErrInvalidLoginHint and says what is wrong without
+// repeating the hint, which is a subscriber's phone number or address.
+func ValidateLoginHint(h string) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidLoginHint, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case h == "":
+		return bad("empty")
+	case strings.HasPrefix(h, "tel:"):
+		n := strings.TrimPrefix(h, "tel:")
+		if !strings.HasPrefix(n, "+") {
+			return bad("tel: number must be global E.164 starting with '+'")
+		}
+		digits := n[1:]
+		for _, r := range digits {
+			if r < '0' || r > '9' {
+				return bad("tel: number must contain only digits after '+', without separators")
+			}
+		}
+		if len(digits) < 8 || len(digits) > 15 {
+			return bad("tel: number must have 8 to 15 digits, got %d", len(digits))
+		}
+		if digits[0] == '0' {
+			return bad("tel: country code must not start with 0")
+		}
+		return nil
+	case strings.HasPrefix(h, "ipport:"):
+		if err := validateIPPort(strings.TrimPrefix(h, "ipport:")); err != nil {
+			return bad("ipport: %s", err)
+		}
+		return nil
+	}
+	return bad("unsupported identifier type (want tel: or ipport:)")
+}
+
+func validateIPPort(s string) error {
+	host, port := s, ""
+	if strings.HasPrefix(s, "[") {
+		end := strings.Index(s, "]")
+		if end < 0 {
+			return fmt.Errorf("missing ']' after IPv6 address")
+		}
+		host, port = s[1:end], s[end+1:]
+		if port != "" {
+			if !strings.HasPrefix(port, ":") {
+				return fmt.Errorf("unexpected text after ']'")
+			}
+			port = port[1:]
+			if port == "" {
+				return fmt.Errorf("empty port after ':'")
+			}
+		}
+		a, err := netip.ParseAddr(host)
+		if err != nil || !a.Is6() || a.Is4In6() || a.Zone() != "" {
+			return fmt.Errorf("not a valid IPv6 address inside brackets")
+		}
+	} else {
+		switch strings.Count(s, ":") {
+		case 0:
+		case 1:
+			i := strings.IndexByte(s, ':')
+			host, port = s[:i], s[i+1:]
+			if port == "" {
+				return fmt.Errorf("empty port after ':'")
+			}
+		default:
+			return fmt.Errorf("IPv6 addresses must be in brackets, as in ipport:[2001:db8::1]:8080")
+		}
+		a, err := netip.ParseAddr(host)
+		if err != nil || !a.Is4() {
+			return fmt.Errorf("not a valid IPv4 address")
+		}
+	}
+	if port != "" {
+		for _, r := range port {
+			if r < '0' || r > '9' {
+				return fmt.Errorf("port must be decimal digits")
+			}
+		}
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("port must be between 1 and 65535")
+		}
+	}
+	return nil
+}
