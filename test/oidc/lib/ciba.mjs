@@ -1,0 +1,129 @@
+// CIBA poll mode as an Open Gateway operator runs it: login_hint is a tel: or
+// ipport: URI, purpose (dpv:<purpose>#<scope>) may stand in for scope, the
+// "authentication device" approves after a delay (so authorization_pending is
+// observable first) and configured hints are denied (access_denied).
+
+import * as querystring from 'node:querystring';
+import { isIP } from 'node:net';
+
+import { errors } from 'oidc-provider';
+
+import { GRANT_CIBA } from './config.mjs';
+
+const TEL = /^tel:\+[1-9][0-9]{5,14}$/;
+const PURPOSE = /^dpv:[A-Za-z0-9]+#(.+)$/;
+const BODY_LIMIT = 56 * 1024;
+
+function validIpport(value) {
+  // ipport:80.90.34.2:16790, ipport:80.90.34.2, ipport:[2001:db8::1]:8080, ipport:[2001:db8::1]
+  const v6 = /^\[([0-9A-Fa-f:.]+)\](?::(\d{1,5}))?$/.exec(value);
+  if (v6) return isIP(v6[1]) === 6 && (v6[2] === undefined || +v6[2] <= 65535);
+  const v4 = /^([0-9.]+)(?::(\d{1,5}))?$/.exec(value);
+  if (v4) return isIP(v4[1]) === 4 && (v4[2] === undefined || +v4[2] <= 65535);
+  return false;
+}
+
+export function processLoginHint(_ctx, loginHint) {
+  if (TEL.test(loginHint)) return loginHint;
+  if (loginHint.startsWith('ipport:') && validIpport(loginHint.slice('ipport:'.length))) return loginHint;
+  throw new errors.InvalidRequest('login_hint must be tel:+<E.164 digits> or ipport:<IPv4 or [IPv6]>[:port]');
+}
+
+export function cibaFeature(cfg) {
+  const deny = new Set(cfg.ciba.denyLoginHints ?? []);
+  return {
+    enabled: true,
+    deliveryModes: ['poll'],
+    processLoginHint,
+    async processLoginHintToken() {
+      throw new errors.InvalidRequest('login_hint_token is not supported by this server, use login_hint');
+    },
+    async validateBindingMessage(_ctx, bindingMessage) {
+      if (bindingMessage !== undefined && !/^[a-zA-Z0-9-._+/!?#]{1,20}$/.test(bindingMessage)) {
+        throw new errors.InvalidBindingMessage('binding_message must be 1-20 characters of [a-zA-Z0-9-._+/!?#]');
+      }
+    },
+    async validateRequestContext() {},
+    async verifyUserCode() {},
+    async triggerAuthenticationDevice(ctx, request, account, client) {
+      const { provider } = ctx.oidc;
+      const decide = async () => {
+        if (deny.has(account.accountId)) {
+          await provider.backchannelResult(request, new errors.AccessDenied('the end-user denied the authorization request'));
+          return;
+        }
+        const grant = new provider.Grant({ accountId: account.accountId, clientId: client.clientId });
+        const scopes = request.scope ? request.scope.split(' ') : [];
+        const oidc = scopes.filter((s) => s === 'openid' || s === 'offline_access');
+        if (oidc.length) grant.addOIDCScope(oidc.join(' '));
+        if (request.resource) {
+          const rsScopes = scopes.filter((s) => cfg.resourceScopes.split(' ').includes(s));
+          if (rsScopes.length) grant.addResourceScope(request.resource, rsScopes.join(' '));
+        }
+        await grant.save();
+        await provider.backchannelResult(request, grant);
+      };
+      // The device answers later, like a subscriber tapping "approve" on a phone.
+      setTimeout(() => {
+        decide().catch((err) => console.error('ciba: deciding request failed:', err.message));
+      }, cfg.ciba.approveDelayMs).unref();
+    },
+  };
+}
+
+async function readForm(req) {
+  const chunks = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += chunk.length;
+    if (size > BODY_LIMIT) throw new Error('request entity too large');
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+// Pre-middleware for the backchannel authentication endpoint: Open Gateway
+// clients send purpose=dpv:<purpose>#<scope> instead of scope. oidc-provider
+// requires scope, so derive "openid <scope>" from purpose when scope is absent.
+// The rewritten body is handed over through req.body, which oidc-provider's
+// body parser reads when the stream was already consumed.
+export function purposeToScope(provider) {
+  return async (ctx, next) => {
+    if (ctx.method === 'POST' && ctx.path === '/backchannel' && ctx.is('application/x-www-form-urlencoded')) {
+      const body = querystring.parse(await readForm(ctx.req));
+      if (!body.scope && typeof body.purpose === 'string') {
+        const m = PURPOSE.exec(body.purpose);
+        if (m) body.scope = `openid ${m[1]}`;
+      }
+      ctx.req.body = querystring.stringify(body);
+    }
+    await next();
+  };
+}
+
+// Post-middleware for the token endpoint: oidc-provider does not enforce the
+// CIBA polling interval, so answer slow_down when a client polls a pending
+// request sooner than `interval` seconds after its previous poll (or after the
+// request was created). Optional, so ordinary tests can poll freely.
+export function cibaPolling(cfg) {
+  const last = new Map();
+  return async (ctx, next) => {
+    const isBackchannel = ctx.method === 'POST' && ctx.path === '/backchannel';
+    await next();
+    if (isBackchannel && ctx.status === 200 && ctx.body?.auth_req_id) {
+      ctx.body = { ...ctx.body, interval: cfg.ciba.interval };
+      last.set(ctx.body.auth_req_id, Date.now());
+      return;
+    }
+    if (!cfg.ciba.enforceInterval || ctx.oidc?.route !== 'token') return;
+    const params = ctx.oidc.params;
+    if (params?.grant_type !== GRANT_CIBA || typeof params.auth_req_id !== 'string') return;
+    if (ctx.status !== 400 || ctx.body?.error !== 'authorization_pending') return;
+    const now = Date.now();
+    const prev = last.get(params.auth_req_id);
+    last.set(params.auth_req_id, now);
+    if (prev !== undefined && now - prev < cfg.ciba.interval * 1000) {
+      ctx.body = { error: 'slow_down', error_description: `poll no more often than every ${cfg.ciba.interval}s` };
+    }
+  };
+}
