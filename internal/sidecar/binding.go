@@ -1,0 +1,292 @@
+package sidecar
+
+import (
+	"crypto"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/oauth-injector/oauth-injector/internal/config"
+	"github.com/oauth-injector/oauth-injector/internal/oauth"
+	"github.com/oauth-injector/oauth-injector/internal/pop"
+	"github.com/oauth-injector/oauth-injector/internal/refresher"
+	"github.com/oauth-injector/oauth-injector/internal/signing"
+)
+
+// binding is the runtime of one config.Binding: its listener's handler, its
+// token cache and its signers. Everything that rotates (keys, client
+// certificates, OAuth 1.0a secrets) sits behind an atomic pointer so the
+// request path never takes a lock for it.
+type binding struct {
+	cfg      *config.Binding
+	log      *zap.Logger
+	files    *fileStore
+	metrics  *bindingMetrics
+	upstream *url.URL
+
+	key        atomic.Pointer[crypto.Signer]
+	clientCert atomic.Pointer[tls.Certificate]
+	oauth1     atomic.Pointer[signing.OAuth1Signer]
+
+	client *oauth.Client
+	tokens *refresher.Cache
+	taap   *pop.Builder
+	dpop   *signing.DPoPProver
+	mac    signing.MACSigner
+	// dpopNonce is the latest DPoP-Nonce the resource server sent (RFC 9449 §9).
+	dpopNonce atomic.Pointer[string]
+	// refreshToken remembers a rotated refresh token across invalidations;
+	// it is memory-only by design (tokens never touch disk).
+	refreshToken atomic.Pointer[rotatedRT]
+
+	base    http.RoundTripper
+	proxy   *httputil.ReverseProxy
+	handler http.Handler
+	// subjectHeader carries the CIBA login_hint or the per-user subject.
+	subjectHeader string
+	// clientLevel is true when one token serves every request, so the
+	// startup probe can wait for it.
+	clientLevel bool
+}
+
+type rotatedRT struct {
+	fileSum string // the file content this token descends from
+	token   string
+}
+
+func newBinding(cfg *config.Binding, log *zap.Logger, m *Metrics) (*binding, error) {
+	b := &binding{cfg: cfg, log: log.With(zap.String("binding", cfg.Name)), files: newFileStore(), metrics: m.forBinding(cfg.Name)}
+	var err error
+	if b.upstream, err = url.Parse(cfg.Upstream.URL); err != nil {
+		return nil, fmt.Errorf("upstream.url: %w", err)
+	}
+	if err := b.loadFiles(); err != nil {
+		return nil, err
+	}
+	if err := b.loadKey(); err != nil {
+		return nil, err
+	}
+	if err := b.loadClientCert(); err != nil {
+		return nil, err
+	}
+	if err := b.loadOAuth1(); err != nil {
+		return nil, err
+	}
+	if b.base, err = b.newTransport(cfg.Upstream.CAFile, "upstream.caFile"); err != nil {
+		return nil, err
+	}
+	if p := cfg.PoP; p != nil {
+		switch p.Type {
+		case config.PoPTAAP:
+			rk, ok := b.signer().(*rsa.PrivateKey)
+			if !ok {
+				return nil, fmt.Errorf("privateKey.file: TAAP PoP needs an RSA key, got %T", b.signer())
+			}
+			if b.taap, err = pop.NewBuilder(rk, p.Sign, p.Lifetime.Duration); err != nil {
+				return nil, fmt.Errorf("pop: %w", err)
+			}
+		case config.PoPDPoP:
+			if b.dpop, err = signing.NewDPoPProver(); err != nil {
+				return nil, fmt.Errorf("pop: %w", err)
+			}
+		}
+	}
+	if err := b.newTokenSource(); err != nil {
+		return nil, err
+	}
+	b.proxy = &httputil.ReverseProxy{
+		Rewrite:       b.rewrite,
+		Transport:     roundTripFunc(b.roundTrip),
+		FlushInterval: -1, // stream: partners send server-sent events and chunked exports
+		ErrorHandler:  b.proxyError,
+		ErrorLog:      zap.NewStdLog(b.log.Named("proxy")),
+	}
+	b.handler = http.HandlerFunc(b.serveHTTP)
+	return b, nil
+}
+
+// loadFiles reads every file the binding names, so a missing Secret key is
+// reported at start-up with the config field that referenced it.
+func (b *binding) loadFiles() error {
+	c := b.cfg
+	type f struct{ field, path string }
+	fs := []f{
+		{"clientAuth.clientIDFile", c.ClientAuth.ClientIDFile},
+		{"clientAuth.clientSecretFile", c.ClientAuth.ClientSecretFile},
+		{"clientAuth.tlsCertFile", c.ClientAuth.TLSCertFile},
+		{"clientAuth.tlsKeyFile", c.ClientAuth.TLSKeyFile},
+	}
+	if k := c.PrivateKey; k != nil {
+		fs = append(fs, f{"privateKey.file", k.File}, f{"privateKey.passphraseFile", k.PassphraseFile})
+	}
+	if g := c.Grant.Password; g != nil {
+		fs = append(fs, f{"grant.password.usernameFile", g.UsernameFile}, f{"grant.password.passwordFile", g.PasswordFile})
+	}
+	if g := c.Grant.RefreshToken; g != nil {
+		fs = append(fs, f{"grant.refreshToken.file", g.File})
+	}
+	if o := c.OAuth1; o != nil {
+		fs = append(fs, f{"oauth1.consumerKeyFile", o.ConsumerKeyFile}, f{"oauth1.consumerSecretFile", o.ConsumerSecretFile},
+			f{"oauth1.tokenFile", o.TokenFile}, f{"oauth1.tokenSecretFile", o.TokenSecretFile})
+	}
+	for _, x := range fs {
+		if err := b.files.add(x.field, x.path); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *binding) signer() crypto.Signer {
+	if k := b.key.Load(); k != nil {
+		return *k
+	}
+	return nil
+}
+
+func (b *binding) loadKey() error {
+	k := b.cfg.PrivateKey
+	if k == nil {
+		return nil
+	}
+	var pass []byte
+	if k.PassphraseFile != "" {
+		pass = []byte(b.files.text(k.PassphraseFile))
+	}
+	s, err := pop.ParsePrivateKey(b.files.bytes(k.File), pass)
+	if err != nil {
+		return fmt.Errorf("privateKey.file %s: %w", k.File, err)
+	}
+	b.key.Store(&s)
+	if b.taap != nil {
+		rk, ok := s.(*rsa.PrivateKey)
+		if !ok {
+			return fmt.Errorf("privateKey.file %s: TAAP PoP needs an RSA key, got %T", k.File, s)
+		}
+		b.taap.SetKey(rk)
+	}
+	return nil
+}
+
+func (b *binding) loadClientCert() error {
+	a := b.cfg.ClientAuth
+	if a.TLSCertFile == "" {
+		return nil
+	}
+	c, err := tls.X509KeyPair(b.files.bytes(a.TLSCertFile), b.files.bytes(a.TLSKeyFile))
+	if err != nil {
+		return fmt.Errorf("clientAuth.tlsCertFile/tlsKeyFile: not a matching PEM certificate and key: %w", err)
+	}
+	b.clientCert.Store(&c)
+	return nil
+}
+
+func (b *binding) loadOAuth1() error {
+	o := b.cfg.OAuth1
+	if o == nil {
+		return nil
+	}
+	p := signing.OAuth1Params{
+		SignatureMethod: o.SignatureMethod,
+		ConsumerKey:     b.files.text(o.ConsumerKeyFile),
+		ConsumerSecret:  b.files.text(o.ConsumerSecretFile),
+		Token:           b.files.text(o.TokenFile),
+		TokenSecret:     b.files.text(o.TokenSecretFile),
+	}
+	if rk, ok := b.signer().(*rsa.PrivateKey); ok {
+		p.RSAKey = rk
+	}
+	s, err := signing.NewOAuth1Signer(p)
+	if err != nil {
+		return fmt.Errorf("oauth1: %w", err)
+	}
+	b.oauth1.Store(s)
+	return nil
+}
+
+// reload re-derives whatever depends on changed files. A failed reload keeps
+// the previous material: a half-rotated Secret must not take the binding down.
+func (b *binding) reload(changed []string) {
+	set := map[string]bool{}
+	for _, p := range changed {
+		set[p] = true
+	}
+	c := b.cfg
+	if k := c.PrivateKey; k != nil && (set[k.File] || set[k.PassphraseFile]) {
+		if err := b.loadKey(); err != nil {
+			b.log.Error("private key reload failed; keeping the previous key", zap.Error(err))
+		} else {
+			b.log.Info("private key reloaded")
+		}
+		if err := b.loadOAuth1(); err != nil {
+			b.log.Error("oauth1 reload failed", zap.Error(err))
+		}
+	}
+	if set[c.ClientAuth.TLSCertFile] || set[c.ClientAuth.TLSKeyFile] {
+		if err := b.loadClientCert(); err != nil {
+			b.log.Error("client certificate reload failed; keeping the previous one", zap.Error(err))
+		} else {
+			b.log.Info("client certificate reloaded")
+		}
+	}
+	if o := c.OAuth1; o != nil && (set[o.ConsumerKeyFile] || set[o.ConsumerSecretFile] || set[o.TokenFile] || set[o.TokenSecretFile]) {
+		if err := b.loadOAuth1(); err != nil {
+			b.log.Error("oauth1 reload failed; keeping the previous credentials", zap.Error(err))
+		} else {
+			b.log.Info("oauth1 credentials reloaded")
+		}
+	}
+	if set[c.ClientAuth.ClientIDFile] || set[c.ClientAuth.ClientSecretFile] {
+		// Read on every token request; nothing to rebuild.
+		b.log.Info("client credentials reloaded")
+	}
+}
+
+// newTransport builds the pooled transport for one destination. The pool is
+// sized for a busy app on one host; compression is left to the app so the
+// proxy never re-encodes bodies.
+func (b *binding) newTransport(caFile, field string) (*http.Transport, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", field, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s %s: no PEM certificates found", field, caFile)
+		}
+		tc.RootCAs = pool
+	}
+	if b.cfg.ClientAuth.TLSCertFile != "" {
+		tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return b.clientCert.Load(), nil
+		}
+	}
+	return &http.Transport{
+		Proxy:                 nil, // the sidecar is the egress proxy; never chain through env proxies
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:       tc,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          512,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+	}, nil
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

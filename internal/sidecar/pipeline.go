@@ -1,0 +1,295 @@
+package sidecar
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/oauth-injector/oauth-injector/internal/config"
+	"github.com/oauth-injector/oauth-injector/internal/oauth"
+	"github.com/oauth-injector/oauth-injector/internal/pop"
+	"github.com/oauth-injector/oauth-injector/internal/signing"
+)
+
+// reqState travels from the handler to the round tripper in the context.
+type reqState struct {
+	subject string
+	// body is the buffered request body when a signature covers it; nil
+	// means the body streams through untouched.
+	body     []byte
+	buffered bool
+}
+
+type stateKey struct{}
+
+// credentialHeaders are dropped from app requests: the app must not be able
+// to smuggle its own credentials past the sidecar, nor replay a PoP.
+var credentialHeaders = []string{"Authorization", "X-Authorization", "X-Auth-Originator", "DPoP", "Proxy-Authorization"}
+
+func (b *binding) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w}
+	defer func() { b.metrics.request(rec.code(), time.Since(start)) }()
+
+	st := &reqState{}
+	if b.subjectHeader != "" {
+		st.subject = strings.TrimSpace(r.Header.Get(b.subjectHeader))
+		if err := b.checkSubject(st.subject); err != nil {
+			writeError(rec, b.cfg.Name, err)
+			return
+		}
+	}
+	if b.needsBody(r) {
+		body, err := readLimited(r.Body, b.maxBody())
+		if err != nil {
+			writeError(rec, b.cfg.Name, classify(err))
+			return
+		}
+		st.body, st.buffered = body, true
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+	} else if r.ContentLength == 0 {
+		st.buffered = true // nothing to replay but an empty body
+	}
+	b.proxy.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+}
+
+func (b *binding) checkSubject(s string) *proxyError {
+	if g := b.cfg.Grant.CIBA; g != nil {
+		if s == "" {
+			return newProxyError(http.StatusBadRequest, "missing_login_hint", fmt.Sprintf("header %s is required: it names the subscriber (tel:+<E.164> or ipport:<ip>[:port])", g.LoginHintHeader))
+		}
+		if err := oauth.ValidateLoginHint(s); err != nil {
+			return newProxyError(http.StatusBadRequest, "invalid_login_hint", fmt.Sprintf("header %s: %v", g.LoginHintHeader, err))
+		}
+		return nil
+	}
+	if s == "" {
+		return newProxyError(http.StatusBadRequest, "missing_subject", fmt.Sprintf("header %s is required: it names the user whose token is exchanged", b.subjectHeader))
+	}
+	return nil
+}
+
+func (b *binding) maxBody() int64 {
+	if b.cfg.PoP != nil && b.cfg.PoP.MaxBodyBytes > 0 {
+		return b.cfg.PoP.MaxBodyBytes
+	}
+	return config.DefaultMaxBodyBytes
+}
+
+// needsBody reports whether any signer or the token placement reads the body.
+func (b *binding) needsBody(r *http.Request) bool {
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+		return false
+	}
+	if b.taap != nil {
+		for _, s := range b.cfg.PoP.Sign {
+			if s == "body" {
+				return true
+			}
+		}
+	}
+	if b.cfg.TokenPlacement.In == config.PlaceForm || b.cfg.OAuth1 != nil {
+		return isForm(r.Header.Get("Content-Type"))
+	}
+	return false
+}
+
+func isForm(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/x-www-form-urlencoded"
+}
+
+func readLimited(body io.Reader, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(body, limit+1))
+	if err != nil {
+		return nil, newProxyError(http.StatusBadRequest, "body_read_failed", "reading the request body: "+err.Error())
+	}
+	if int64(len(data)) > limit {
+		return nil, newProxyError(http.StatusRequestEntityTooLarge, "body_too_large",
+			fmt.Sprintf("the request body exceeds pop.maxBodyBytes (%d bytes); the signature covers the body, so it must be buffered", limit))
+	}
+	return data, nil
+}
+
+func (b *binding) rewrite(pr *httputil.ProxyRequest) {
+	pr.SetURL(b.upstream)
+	h := pr.Out.Header
+	for _, name := range credentialHeaders {
+		h.Del(name)
+	}
+	if p := b.cfg.PoP; p != nil && p.Header != "" {
+		h.Del(p.Header)
+	}
+	if n := b.cfg.TokenPlacement.IDTokenHeader; n != "" {
+		h.Del(n)
+	}
+	if b.subjectHeader != "" {
+		h.Del(b.subjectHeader)
+	}
+}
+
+// roundTrip is the per-request credential pipeline (DESIGN §4 steps 3-8).
+func (b *binding) roundTrip(out *http.Request) (*http.Response, error) {
+	st, _ := out.Context().Value(stateKey{}).(*reqState)
+	if st == nil {
+		st = &reqState{}
+	}
+	for attempt := 0; ; attempt++ {
+		var tok *oauth.Token
+		if b.tokens != nil {
+			var err error
+			if tok, err = b.tokens.Token(out.Context(), st.subject); err != nil {
+				return nil, err
+			}
+		}
+		req := out
+		if attempt > 0 {
+			req = out.Clone(out.Context())
+			if st.body != nil {
+				req.Body = io.NopCloser(bytes.NewReader(st.body))
+			}
+		}
+		if err := b.authorize(req, st.body, tok); err != nil {
+			return nil, err
+		}
+		resp, err := b.base.RoundTrip(req)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %s: %w", b.upstream.Host, err)
+		}
+		if n := resp.Header.Get("DPoP-Nonce"); n != "" && b.dpop != nil {
+			b.dpopNonce.Store(&n)
+		}
+		if resp.StatusCode != http.StatusUnauthorized || attempt > 0 || !st.buffered || tok == nil {
+			return resp, nil
+		}
+		// One refresh and one replay: a 401 usually means the partner
+		// revoked the token early. A DPoP nonce challenge needs no new
+		// token, only the nonce we just stored.
+		nonceChallenge := b.dpop != nil && strings.Contains(resp.Header.Get("WWW-Authenticate"), "use_dpop_nonce")
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		if !nonceChallenge {
+			b.tokens.Invalidate(st.subject, tok)
+		}
+		b.log.Info("upstream returned 401; refreshing and replaying once", zap.Bool("dpop_nonce", nonceChallenge))
+	}
+}
+
+// authorize places the token and signs the request. Signing runs last so a
+// PoP or OAuth 1.0a signature covers the final headers and body.
+func (b *binding) authorize(req *http.Request, body []byte, tok *oauth.Token) error {
+	if tok != nil {
+		if err := b.placeToken(req, &body, tok); err != nil {
+			return err
+		}
+	}
+	if b.taap != nil {
+		start := time.Now()
+		p, err := b.taap.Mint(pop.Request{Method: req.Method, URI: pop.URIValue(req.URL), Header: req.Header, Body: body})
+		if err != nil {
+			return newProxyError(http.StatusInternalServerError, "signing_failed", "TAAP PoP: "+err.Error())
+		}
+		b.metrics.popSign.Observe(time.Since(start).Seconds())
+		req.Header.Set(b.cfg.PoP.Header, p)
+	}
+	if s := b.oauth1.Load(); s != nil {
+		if err := s.Sign(req, body); err != nil {
+			return newProxyError(http.StatusInternalServerError, "signing_failed", "OAuth 1.0a: "+err.Error())
+		}
+	}
+	return nil
+}
+
+func (b *binding) placeToken(req *http.Request, body *[]byte, tok *oauth.Token) error {
+	if n := b.cfg.TokenPlacement.IDTokenHeader; n != "" && tok.IDToken != "" {
+		req.Header.Set(n, tok.IDToken)
+	}
+	if tok.TokenType == "mac" {
+		if err := b.mac.Sign(req, tok.AccessToken, tok.MACKey, tok.MACAlgorithm); err != nil {
+			return newProxyError(http.StatusInternalServerError, "signing_failed", "MAC: "+err.Error())
+		}
+		return nil
+	}
+	scheme := "Bearer"
+	if b.dpop != nil {
+		scheme = "DPoP"
+		var nonce string
+		if n := b.dpopNonce.Load(); n != nil {
+			nonce = *n
+		}
+		proof, err := b.dpop.Proof(req.Method, req.URL.String(), tok.AccessToken, nonce)
+		if err != nil {
+			return newProxyError(http.StatusInternalServerError, "signing_failed", "DPoP: "+err.Error())
+		}
+		req.Header.Set("DPoP", proof)
+	}
+	nb, err := signing.PlaceToken(req, *body, b.cfg.TokenPlacement.In, scheme, tok.AccessToken)
+	if err != nil {
+		if errors.Is(err, signing.ErrPlacement) {
+			return newProxyError(http.StatusBadRequest, "token_placement", err.Error())
+		}
+		return err
+	}
+	if b.cfg.TokenPlacement.In == config.PlaceForm {
+		*body = nb
+		req.Body = io.NopCloser(bytes.NewReader(nb))
+		req.ContentLength = int64(len(nb))
+		req.Header.Set("Content-Length", strconv.Itoa(len(nb)))
+	}
+	return nil
+}
+
+func (b *binding) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	pe := classify(err)
+	if pe.status >= 500 && pe.status != http.StatusServiceUnavailable {
+		b.log.Warn("request failed", zap.String("code", pe.code), zap.Error(err))
+	}
+	writeError(w, b.cfg.Name, pe)
+}
+
+// statusRecorder remembers the status for metrics and keeps Flush working
+// through http.ResponseController (Unwrap).
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(p []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(p)
+}
+
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (s *statusRecorder) code() int {
+	if s.status == 0 {
+		return http.StatusOK
+	}
+	return s.status
+}

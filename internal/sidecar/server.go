@@ -1,0 +1,203 @@
+// Package sidecar is the localhost egress proxy: one 127.0.0.1 listener per
+// binding, the per-request credential pipeline (token placement, TAAP PoP,
+// DPoP, MAC, OAuth 1.0a), the admin listener with probes and metrics, credential
+// file reloads and graceful drain. It knows nothing of flags or the CLI; the
+// injector binary builds a config and calls Run.
+package sidecar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/oauth-injector/oauth-injector/internal/config"
+)
+
+// Server runs every binding of one config.
+type Server struct {
+	cfg      *config.Config
+	log      *zap.Logger
+	metrics  *Metrics
+	bindings []*binding
+	draining atomic.Bool
+	// listenHost is 127.0.0.1 in production: the data plane must never be
+	// reachable from outside the pod.
+	listenHost string
+
+	mu    sync.Mutex
+	addrs map[string]string
+	ready chan struct{}
+}
+
+// Option adjusts a Server; used by tests.
+type Option func(*Server)
+
+// WithMetrics shares a metrics registry (tests read it directly).
+func WithMetrics(m *Metrics) Option { return func(s *Server) { s.metrics = m } }
+
+// New validates nothing new (config.Parse already did) but loads every file,
+// key and certificate, so start-up fails fast with the field that is wrong.
+func New(cfg *config.Config, log *zap.Logger, opts ...Option) (*Server, error) {
+	s := &Server{cfg: cfg, log: log, listenHost: "127.0.0.1", addrs: map[string]string{}, ready: make(chan struct{})}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.metrics == nil {
+		s.metrics = NewMetrics()
+	}
+	for i := range cfg.Bindings {
+		b, err := newBinding(&cfg.Bindings[i], log, s.metrics)
+		if err != nil {
+			return nil, fmt.Errorf("bindings[%d] (%s): %w", i, cfg.Bindings[i].Name, err)
+		}
+		s.bindings = append(s.bindings, b)
+	}
+	return s, nil
+}
+
+// Addr returns the bound address of a binding ("admin" for the admin
+// listener) once Run has started listening.
+func (s *Server) Addr(name string) string {
+	<-s.ready
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addrs[name]
+}
+
+// Run serves until ctx ends, then drains in-flight requests for up to
+// cfg.DrainTimeout and returns nil: SIGTERM is a normal stop, exit 0.
+func (s *Server) Run(ctx context.Context) error {
+	type srv struct {
+		name string
+		hs   *http.Server
+		ln   net.Listener
+	}
+	var servers []srv
+	closeAll := func() {
+		for _, x := range servers {
+			x.ln.Close()
+		}
+	}
+	for _, b := range s.bindings {
+		addr := net.JoinHostPort(s.listenHost, strconv.Itoa(b.cfg.ListenPort))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("binding %s: listen %s: %w", b.cfg.Name, addr, err)
+		}
+		servers = append(servers, srv{b.cfg.Name, newHTTPServer(b.handler), ln})
+	}
+	ln, err := net.Listen("tcp", s.cfg.Admin.Listen)
+	if err != nil {
+		closeAll()
+		return fmt.Errorf("admin.listen %s: %w", s.cfg.Admin.Listen, err)
+	}
+	servers = append(servers, srv{"admin", newHTTPServer(s.adminHandler()), ln})
+	s.mu.Lock()
+	for _, x := range servers {
+		s.addrs[x.name] = x.ln.Addr().String()
+	}
+	s.mu.Unlock()
+	close(s.ready)
+
+	bgCtx, cancelBg := context.WithCancel(context.Background())
+	defer cancelBg()
+	for _, b := range s.bindings {
+		b.warm(bgCtx)
+		go b.files.watch(bgCtx, s.cfg.ReloadInterval.Duration, func(changed []string, errs []error) {
+			for _, e := range errs {
+				b.log.Warn("credential file unreadable; keeping the previous content", zap.Error(e))
+			}
+			if len(changed) > 0 {
+				b.reload(changed)
+			}
+		})
+	}
+
+	errc := make(chan error, len(servers))
+	for _, x := range servers {
+		go func() {
+			if err := x.hs.Serve(x.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("%s: %w", x.name, err)
+			}
+		}()
+	}
+	s.log.Info("sidecar started", zap.Int("bindings", len(s.bindings)), zap.String("admin", s.addrs["admin"]))
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	s.draining.Store(true)
+	s.log.Info("draining in-flight requests", zap.Duration("timeout", s.cfg.DrainTimeout.Duration))
+	dctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout.Duration)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, x := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := x.hs.Shutdown(dctx); err != nil {
+				s.log.Warn("drain incomplete", zap.String("listener", x.name), zap.Error(err))
+			}
+		}()
+	}
+	wg.Wait()
+	for _, b := range s.bindings {
+		if b.tokens != nil {
+			b.tokens.Close()
+		}
+	}
+	s.log.Info("sidecar stopped")
+	return runErr
+}
+
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    1 << 20,
+	}
+}
+
+// adminHandler serves the kubelet probes and Prometheus metrics.
+//   - /startup passes once every client-level binding holds a token, so the
+//     app container does not start before the sidecar can serve it.
+//   - /readyz fails while draining so traffic moves away before shutdown.
+//   - /livez only says the process serves HTTP: an auth-server outage must
+//     never get the sidecar restarted, since it would lose its cached tokens.
+func (s *Server) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/startup", func(w http.ResponseWriter, r *http.Request) {
+		for _, b := range s.bindings {
+			if !b.ready() {
+				http.Error(w, "waiting for a token for binding "+b.cfg.Name, http.StatusServiceUnavailable)
+				return
+			}
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if s.draining.Load() {
+			http.Error(w, "draining", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/livez", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
+	return mux
+}

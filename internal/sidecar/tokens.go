@@ -1,0 +1,258 @@
+package sidecar
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/oauth-injector/oauth-injector/internal/config"
+	"github.com/oauth-injector/oauth-injector/internal/oauth"
+	"github.com/oauth-injector/oauth-injector/internal/pop"
+	"github.com/oauth-injector/oauth-injector/internal/refresher"
+)
+
+// ciba fetches include the subscriber's approval, which takes minutes, so
+// they get a far longer budget than a plain token call.
+const cibaFetchTimeout = 10 * time.Minute
+
+func (b *binding) newTokenSource() error {
+	c := b.cfg
+	if c.Grant.Type == config.GrantNone {
+		return nil
+	}
+	te := c.TokenEndpoint
+	tr, err := b.newTransport(te.CAFile, "tokenEndpoint.caFile")
+	if err != nil {
+		return err
+	}
+	opts := oauth.Options{
+		TokenURL:    te.URL,
+		Method:      te.Method,
+		ExtraParams: te.ExtraParams,
+		AuthMethod:  c.ClientAuth.Method,
+		Audience:    c.ClientAuth.Audience,
+		Credentials: b.credentials,
+		HTTPClient:  &http.Client{Transport: tr, Timeout: 30 * time.Second},
+	}
+	if b.taap != nil && *c.PoP.OnTokenEndpoint {
+		opts.BeforeSend = b.signTokenCall
+	}
+	if b.dpop != nil {
+		opts.DPoP = func(method, htu, nonce string) (string, error) { return b.dpop.Proof(method, htu, "", nonce) }
+	}
+	if b.client, err = oauth.NewClient(opts); err != nil {
+		return fmt.Errorf("tokenEndpoint: %w", err)
+	}
+	ro := refresher.Options{
+		Fetch:   b.fetch,
+		Before:  c.Refresh.Before.Duration,
+		Observe: b.metrics.observe,
+	}
+	b.clientLevel = true
+	switch g := c.Grant; {
+	case g.CIBA != nil:
+		b.subjectHeader = g.CIBA.LoginHintHeader
+		ro.MaxSubjects = g.CIBA.CacheSize
+		ro.WaitLimit = g.CIBA.MaxWait.Duration
+		ro.FetchTimeout = cibaFetchTimeout
+		b.clientLevel = false
+	case g.TokenExchange != nil && g.TokenExchange.SubjectToken.Mint != nil:
+		b.subjectHeader = g.TokenExchange.SubjectToken.Mint.SubjectHeader
+		ro.MaxSubjects = g.TokenExchange.SubjectToken.Mint.CacheSize
+		b.clientLevel = false
+	}
+	b.tokens, err = refresher.New(ro)
+	return err
+}
+
+// credentials is called per token request so rotated files apply at once.
+func (b *binding) credentials() (oauth.Credentials, error) {
+	a := b.cfg.ClientAuth
+	return oauth.Credentials{
+		ClientID:     b.files.text(a.ClientIDFile),
+		ClientSecret: b.files.text(a.ClientSecretFile),
+		Key:          b.signer(),
+	}, nil
+}
+
+// signTokenCall adds the TAAP PoP to the token request: T-Mobile requires a
+// PoP on "the OAuth 2.0 server" call as well as on every API call.
+func (b *binding) signTokenCall(req *http.Request, body []byte) error {
+	start := time.Now()
+	tok, err := b.taap.Mint(pop.Request{Method: req.Method, URI: pop.URIValue(req.URL), Header: req.Header, Body: body})
+	if err != nil {
+		return fmt.Errorf("pop for token call: %w", err)
+	}
+	b.metrics.popSign.Observe(time.Since(start).Seconds())
+	req.Header.Set(b.cfg.PoP.Header, tok)
+	return nil
+}
+
+// fetch is the refresher's FetchFunc: one grant round trip for subject.
+func (b *binding) fetch(ctx context.Context, subject string, prev *oauth.Token) (*oauth.Token, error) {
+	g := b.cfg.Grant
+	switch g.Type {
+	case config.GrantClientCredentials:
+		return b.client.ClientCredentials(ctx, g.Scopes)
+	case config.GrantPassword:
+		return b.client.Password(ctx, b.files.text(g.Password.UsernameFile), b.files.text(g.Password.PasswordFile), g.Scopes)
+	case config.GrantRefreshToken:
+		return b.fetchRefresh(ctx, g)
+	case config.GrantCIBA:
+		return b.client.CIBA(ctx, oauth.CIBARequest{
+			AuthorizeURL: g.CIBA.AuthorizeURL,
+			LoginHint:    subject,
+			Purpose:      g.CIBA.Purpose,
+			Scopes:       g.Scopes,
+			ExtraParams:  g.CIBA.ExtraParams,
+		})
+	case config.GrantTokenExchange:
+		st, err := b.subjectToken(subject)
+		if err != nil {
+			return nil, err
+		}
+		x := g.TokenExchange
+		return b.client.Exchange(ctx, oauth.ExchangeRequest{
+			GrantType:          x.GrantType,
+			SubjectToken:       st,
+			SubjectTokenType:   x.SubjectTokenType,
+			Provider:           x.Provider,
+			Audience:           x.Audience,
+			RequestedTokenType: x.RequestedTokenType,
+			Scopes:             g.Scopes,
+		})
+	}
+	return nil, fmt.Errorf("grant.type %q has no token source", g.Type)
+}
+
+// fetchRefresh uses the newest refresh token we know. A server that rotates
+// refresh tokens invalidates the one in the Secret after first use, so the
+// rotated one is kept in memory; it is dropped only when a person puts a new
+// token into the Secret (the file content changes).
+func (b *binding) fetchRefresh(ctx context.Context, g config.Grant) (*oauth.Token, error) {
+	fileRT := b.files.text(g.RefreshToken.File)
+	sum := sha256.Sum256([]byte(fileRT))
+	fileSum := hex.EncodeToString(sum[:])
+	rt := fileRT
+	if cur := b.refreshToken.Load(); cur != nil && cur.fileSum == fileSum {
+		rt = cur.token
+	}
+	tok, err := b.client.Refresh(ctx, rt, g.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	if tok.RefreshToken == "" {
+		tok.RefreshToken = rt
+	} else if tok.RefreshToken != rt {
+		b.log.Info("refresh token rotated by the server; keeping the new one in memory only")
+	}
+	b.refreshToken.Store(&rotatedRT{fileSum: fileSum, token: tok.RefreshToken})
+	return tok, nil
+}
+
+// ErrSubjectToken marks a subject token that cannot be used for exchange.
+var ErrSubjectToken = errors.New("subject token unusable")
+
+// subjectToken returns the token to exchange: read fresh from a rotating
+// file (a projected ServiceAccount token), or minted per user.
+func (b *binding) subjectToken(subject string) (string, error) {
+	src := b.cfg.Grant.TokenExchange.SubjectToken
+	if src.File != "" {
+		data, err := os.ReadFile(src.File)
+		if err != nil {
+			return "", fmt.Errorf("%w: grant.tokenExchange.subjectToken.file: %w", ErrSubjectToken, err)
+		}
+		tok := strings.TrimSpace(string(data))
+		if tok == "" {
+			return "", fmt.Errorf("%w: grant.tokenExchange.subjectToken.file %s is empty", ErrSubjectToken, src.File)
+		}
+		if exp, ok := jwtExpiry(tok); ok && !time.Now().Before(exp) {
+			return "", fmt.Errorf("%w: grant.tokenExchange.subjectToken.file %s holds a JWT that expired at %s", ErrSubjectToken, src.File, exp.UTC().Format(time.RFC3339))
+		}
+		return tok, nil
+	}
+	return b.mintSubject(src.Mint, subject)
+}
+
+// mintSubject makes the sidecar the identity provider registered with the
+// partner. The subject JWT's lifetime bounds the exchanged token's lifetime
+// (Tapkey states this), so it is the knob for per-user token lifetime.
+func (b *binding) mintSubject(m *config.MintSubject, subject string) (string, error) {
+	now := time.Now()
+	claims := jwt.MapClaims{
+		"iss": m.Issuer,
+		"aud": m.Audience,
+		"sub": subject,
+		"iat": now.Unix(),
+		"nbf": now.Unix(),
+		"exp": now.Add(m.Lifetime.Duration).Unix(),
+		"jti": uuid.NewString(),
+	}
+	var method jwt.SigningMethod
+	switch b.signer().(type) {
+	case *rsa.PrivateKey:
+		method = jwt.SigningMethodRS256
+	case *ecdsa.PrivateKey:
+		method = jwt.SigningMethodES256
+	default:
+		return "", fmt.Errorf("%w: privateKey must be RSA or ECDSA P-256 to mint subject tokens", ErrSubjectToken)
+	}
+	s, err := jwt.NewWithClaims(method, claims).SignedString(b.signer())
+	if err != nil {
+		return "", fmt.Errorf("%w: signing: %w", ErrSubjectToken, err)
+	}
+	return s, nil
+}
+
+// jwtExpiry reads exp without verifying: the partner verifies; we only want
+// to fail fast with a clear message instead of a vague invalid_grant.
+func jwtExpiry(tok string) (time.Time, bool) {
+	var c jwt.RegisteredClaims
+	if _, _, err := jwt.NewParser().ParseUnverified(tok, &c); err != nil || c.ExpiresAt == nil {
+		return time.Time{}, false
+	}
+	return c.ExpiresAt.Time, true
+}
+
+func (b *binding) warm(ctx context.Context) {
+	if b.tokens != nil && b.clientLevel {
+		go b.tokens.Warm(ctx, "")
+	}
+}
+
+func (b *binding) ready() bool {
+	return b.tokens == nil || !b.clientLevel || b.tokens.Ready("")
+}
+
+
+// FetchOnce runs one binding's grant once, outside any cache; the injector's
+// token subcommand uses it to debug credentials.
+func FetchOnce(ctx context.Context, cfg *config.Config, name, subject string, log *zap.Logger) (*oauth.Token, error) {
+	bc, ok := cfg.Binding(name)
+	if !ok {
+		return nil, fmt.Errorf("binding %q not found in config", name)
+	}
+	b, err := newBinding(bc, log, NewMetrics())
+	if err != nil {
+		return nil, err
+	}
+	if b.client == nil {
+		return nil, fmt.Errorf("binding %q uses grant %q, which has no token endpoint", name, bc.Grant.Type)
+	}
+	if b.subjectHeader != "" && subject == "" {
+		return nil, fmt.Errorf("binding %q needs --subject (header %s supplies it per request)", name, b.subjectHeader)
+	}
+	return b.fetch(ctx, subject, nil)
+}
