@@ -15,6 +15,8 @@ TOOLS_DIR="$CACHE_ROOT/tools"
 BIN_DIR="$TOOLS_DIR/k8s-$K8S_VERSION-etcd-$ETCD_VERSION"
 HELM_BIN="$TOOLS_DIR/helm-$HELM_VERSION/helm"
 CG_BIN="$TOOLS_DIR/controller-gen-$CONTROLLER_TOOLS_VERSION/controller-gen"
+GOLANGCI_VERSION=${GOLANGCI_VERSION:-v2.15.0}
+LINT_BIN="$TOOLS_DIR/golangci-lint-$GOLANGCI_VERSION/golangci-lint"
 export GOFLAGS=${GOFLAGS:--mod=mod}
 export GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
 
@@ -86,16 +88,25 @@ build_controller_gen() {
   GOBIN="$(dirname "$CG_BIN")" go install "sigs.k8s.io/controller-tools/cmd/controller-gen@$CONTROLLER_TOOLS_VERSION"
 }
 
+build_golangci_lint() {
+  if [[ -x "$LINT_BIN" ]]; then return; fi
+  log "building golangci-lint $GOLANGCI_VERSION"
+  mkdir -p "$(dirname "$LINT_BIN")"
+  GOBIN="$(dirname "$LINT_BIN")" go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_VERSION"
+}
+
 case "${1:-all}" in
   all) build_controller_gen; build_helm; build_etcd; build_k8s ;;
   controller-gen) build_controller_gen ;;
   helm) build_helm ;;
   control-plane) build_etcd; build_k8s ;;
+  golangci-lint) build_golangci_lint ;;
   env)
     # Print the paths the Makefile and tests consume.
     echo "KUBEBUILDER_ASSETS=$BIN_DIR"
     echo "HELM=$HELM_BIN"
     echo "CONTROLLER_GEN=$CG_BIN"
+    echo "GOLANGCI_LINT=$LINT_BIN"
     ;;
-  *) echo "usage: $0 [all|controller-gen|helm|control-plane|env]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|controller-gen|helm|control-plane|golangci-lint|env]" >&2; exit 2 ;;
 esac
