@@ -11,9 +11,10 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 
 import { exportJWK, generateKeyPair } from 'jose';
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 
 import { cibaFeature, cibaPolling, purposeToScope } from './lib/ciba.mjs';
+import { formPreprocessor, strictSecretTransport } from './lib/form.mjs';
 import {
   loadConfig, GRANT_CIBA, GRANT_PASSWORD, GRANT_TAPKEY, GRANT_TOKEN_EXCHANGE,
 } from './lib/config.mjs';
@@ -81,7 +82,7 @@ async function main() {
         useGrantedResource: async () => true,
         getResourceServerInfo: async (_ctx, indicator) => {
           if (indicator !== cfg.resource) {
-            throw new Provider.errors.InvalidTarget(`unknown resource indicator, this server only knows ${cfg.resource}`);
+            throw new errors.InvalidTarget(`unknown resource indicator, this server only knows ${cfg.resource}`);
           }
           return { scope: [...resourceScopes].join(' '), accessTokenFormat: 'opaque', accessTokenTTL: cfg.accessTokenTTL };
         },
@@ -111,7 +112,7 @@ async function main() {
 
   registerCustomGrants(provider, cfg);
   provider.use(resourceEndpoint(provider, cfg, issuer));
-  provider.use(purposeToScope(provider));
+  provider.use(formPreprocessor(strictSecretTransport(cfg), purposeToScope));
   provider.use(cibaPolling(cfg));
   provider.on('server_error', (_ctx, err) => console.error('server_error:', err));
 

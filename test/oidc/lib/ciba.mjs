@@ -3,7 +3,6 @@
 // "authentication device" approves after a delay (so authorization_pending is
 // observable first) and configured hints are denied (access_denied).
 
-import * as querystring from 'node:querystring';
 import { isIP } from 'node:net';
 
 import { errors } from 'oidc-provider';
@@ -12,7 +11,6 @@ import { GRANT_CIBA } from './config.mjs';
 
 const TEL = /^tel:\+[1-9][0-9]{5,14}$/;
 const PURPOSE = /^dpv:[A-Za-z0-9]+#(.+)$/;
-const BODY_LIMIT = 56 * 1024;
 
 function validIpport(value) {
   // ipport:80.90.34.2:16790, ipport:80.90.34.2, ipport:[2001:db8::1]:8080, ipport:[2001:db8::1]
@@ -71,34 +69,13 @@ export function cibaFeature(cfg) {
   };
 }
 
-async function readForm(req) {
-  const chunks = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += chunk.length;
-    if (size > BODY_LIMIT) throw new Error('request entity too large');
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-// Pre-middleware for the backchannel authentication endpoint: Open Gateway
-// clients send purpose=dpv:<purpose>#<scope> instead of scope. oidc-provider
-// requires scope, so derive "openid <scope>" from purpose when scope is absent.
-// The rewritten body is handed over through req.body, which oidc-provider's
-// body parser reads when the stream was already consumed.
-export function purposeToScope(provider) {
-  return async (ctx, next) => {
-    if (ctx.method === 'POST' && ctx.path === '/backchannel' && ctx.is('application/x-www-form-urlencoded')) {
-      const body = querystring.parse(await readForm(ctx.req));
-      if (!body.scope && typeof body.purpose === 'string') {
-        const m = PURPOSE.exec(body.purpose);
-        if (m) body.scope = `openid ${m[1]}`;
-      }
-      ctx.req.body = querystring.stringify(body);
-    }
-    await next();
-  };
+// Open Gateway clients send purpose=dpv:<purpose>#<scope> instead of scope.
+// oidc-provider requires scope, so derive "openid <scope>" from purpose when
+// scope is absent. Applied to backchannel authentication request bodies.
+export function purposeToScope(ctx, body) {
+  if (ctx.path !== '/backchannel' || body.scope || typeof body.purpose !== 'string') return;
+  const m = PURPOSE.exec(body.purpose);
+  if (m) body.scope = `openid ${m[1]}`;
 }
 
 // Post-middleware for the token endpoint: oidc-provider does not enforce the
