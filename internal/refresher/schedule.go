@@ -26,9 +26,9 @@ func refreshPoint(tok *oauth.Token, received time.Time, before time.Duration, ji
 	if lifetime <= 0 {
 		return tok.Expiry, true
 	}
-	lead := max(lifetime/5, before)
-	lead += time.Duration(jitter * clamp01(r) * float64(lead))
-	lead = min(lead, lifetime/2)
+	// Capping before adding jitter also keeps a huge Before from overflowing.
+	lead := min(max(lifetime/5, before), lifetime/2)
+	lead = min(lead+time.Duration(jitter*clamp01(r)*float64(lead)), lifetime/2)
 	return tok.Expiry.Add(-lead), true
 }
 
@@ -43,7 +43,11 @@ func backoff(n int, minB, maxB time.Duration, r float64) time.Duration {
 		}
 		ceil *= 2
 	}
-	return max(minB, time.Duration(clamp01(r)*float64(ceil)))
+	d := clamp01(r) * float64(ceil)
+	if d >= float64(ceil) { // also keeps the float→int conversion in range
+		return ceil
+	}
+	return max(minB, time.Duration(d))
 }
 
 // retryAfter rounds d up to whole seconds, at least one, because Retry-After
