@@ -1,0 +1,223 @@
+package v1alpha1_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
+	apiextensionsinstall "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/install"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	crdvalidation "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/validation"
+	structuralschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema"
+	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/cel"
+	structuraldefaulting "k8s.io/apiextensions-apiserver/pkg/apiserver/schema/defaulting"
+	apiservervalidation "k8s.io/apiextensions-apiserver/pkg/apiserver/validation"
+	"k8s.io/apimachinery/pkg/runtime"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	celconfig "k8s.io/apiserver/pkg/apis/cel"
+	"sigs.k8s.io/yaml"
+)
+
+const crdPath = "../../config/crd/oauth.injector.dev_oauthclientbindings.yaml"
+
+// crdValidator reproduces, in-process, what kube-apiserver does with the
+// generated CRD: it validates the CRD itself (which compiles every CEL rule
+// and checks its estimated cost against the limits), then defaults and
+// validates objects with the OpenAPI schema and the CEL rules. It lets the
+// CEL rules be tested without an API server binary.
+type crdValidator struct {
+	structural *structuralschema.Structural
+	schema     apiservervalidation.SchemaValidator
+	cel        *cel.Validator
+}
+
+func loadCRD(t *testing.T) *crdValidator {
+	t.Helper()
+	data, err := os.ReadFile(crdPath)
+	if err != nil {
+		t.Fatalf("read CRD (run controller-gen): %v", err)
+	}
+	scheme := runtime.NewScheme()
+	apiextensionsinstall.Install(scheme)
+	var v1crd apiextensionsv1.CustomResourceDefinition
+	if err := yaml.UnmarshalStrict(data, &v1crd); err != nil {
+		t.Fatalf("decode CRD: %v", err)
+	}
+	scheme.Default(&v1crd)
+	var crd apiextensions.CustomResourceDefinition
+	if err := scheme.Convert(&v1crd, &crd, nil); err != nil {
+		t.Fatalf("convert CRD: %v", err)
+	}
+	if errs := crdvalidation.ValidateCustomResourceDefinition(context.Background(), &crd); len(errs) > 0 {
+		t.Fatalf("the API server would reject the CRD:\n%v", errs.ToAggregate())
+	}
+	// The internal CRD form hoists a schema shared by all versions to
+	// spec.validation; this CRD has exactly one version.
+	if len(crd.Spec.Versions) != 1 || crd.Spec.Validation == nil {
+		t.Fatalf("expected exactly one version with a schema")
+	}
+	props := crd.Spec.Validation.OpenAPIV3Schema
+	ss, err := structuralschema.NewStructural(props)
+	if err != nil {
+		t.Fatalf("structural schema: %v", err)
+	}
+	sv, _, err := apiservervalidation.NewSchemaValidator(props)
+	if err != nil {
+		t.Fatalf("schema validator: %v", err)
+	}
+	return &crdValidator{structural: ss, schema: sv, cel: cel.NewValidator(ss, true, celconfig.PerCallLimit)}
+}
+
+// validate defaults obj in place and returns every schema and CEL error.
+func (v *crdValidator) validate(obj map[string]any) field.ErrorList {
+	structuraldefaulting.Default(obj, v.structural)
+	errs := apiservervalidation.ValidateCustomResource(nil, obj, v.schema)
+	celErrs, _ := v.cel.Validate(context.Background(), nil, v.structural, obj, nil, celconfig.RuntimeCELCostBudget)
+	return append(errs, celErrs...)
+}
+
+const baseBinding = `
+apiVersion: oauth.injector.dev/v1alpha1
+kind: OAuthClientBinding
+metadata: {name: partner, namespace: shop}
+spec:
+  listenPort: 15001
+  upstream: {url: https://api.partner.example}
+  tokenEndpoint: {url: https://auth.partner.example/token}
+  grant: {type: ClientCredentials, scopes: [read]}
+  clientAuth: {method: ClientSecretBasic, secretRef: {name: partner-client}}
+`
+
+func TestCRDValidation(t *testing.T) {
+	v := loadCRD(t)
+	tests := []struct {
+		name string
+		// patch is merged over baseBinding's spec (a JSON merge: nil
+		// deletes a field).
+		patch map[string]any
+		// want is a substring of the single expected error; empty means valid.
+		want string
+	}{
+		{name: "base is valid"},
+		{name: "listen port below 1024", patch: m("listenPort", 80), want: "should be greater than or equal to 1024"},
+		{name: "listen port is the admin port", patch: m("listenPort", 15020), want: "listenPort: 15020 is the sidecar's admin port"},
+		{name: "implicit grant explained", patch: m("grant", m("type", "Implicit")), want: "grant.type: the implicit grant is not supported by a backend sidecar"},
+		{name: "lowercase implicit explained", patch: m("grant", m("type", "implicit")), want: "use ClientCredentials or RefreshToken"},
+		{name: "unknown grant", patch: m("grant", m("type", "Magic")), want: "grant.type: must be one of ClientCredentials"},
+		{name: "CIBA without ciba", patch: m("grant", m("type", "CIBA")), want: "grant.ciba: required when grant.type is CIBA"},
+		{name: "Password without password", patch: m("grant", m("type", "Password")), want: "grant.password: required when grant.type is Password"},
+		{name: "RefreshToken without refreshToken", patch: m("grant", m("type", "RefreshToken")), want: "grant.refreshToken: required when grant.type is RefreshToken"},
+		{name: "TokenExchange without tokenExchange", patch: m("grant", m("type", "TokenExchange")), want: "grant.tokenExchange: required when grant.type is TokenExchange"},
+		{name: "password with wrong grant", patch: m("grant", m("password", m("secretRef", m("name", "pw")))), want: "grant.password: only allowed when grant.type is Password"},
+		{name: "password grant ok", patch: m("grant", map[string]any{"type": "Password", "password": m("secretRef", m("name", "pw"))})},
+		{name: "CIBA needs purpose or scopes", patch: m("grant", map[string]any{"type": "CIBA", "scopes": nil, "ciba": m("authorizeURL", "https://auth.partner.example/bc")}), want: "grant.ciba.purpose: a purpose"},
+		{name: "CIBA maxWait too long", patch: m("grant", map[string]any{"type": "CIBA", "ciba": map[string]any{"authorizeURL": "https://a.example/bc", "maxWait": "1h"}}), want: "grant.ciba.maxWait: must be between 0s and 10m"},
+		{name: "subject token needs exactly one source", patch: m("grant", map[string]any{"type": "TokenExchange", "tokenExchange": map[string]any{"subjectTokenType": "urn:ietf:params:oauth:token-type:jwt", "subjectToken": map[string]any{}}}), want: "grant.tokenExchange.subjectToken: set exactly one of serviceAccountToken or mint"},
+		{name: "subject token both sources", patch: map[string]any{"privateKey": m("secretRef", m("name", "k")), "grant": map[string]any{"type": "TokenExchange", "tokenExchange": map[string]any{"subjectTokenType": "jwt", "subjectToken": map[string]any{"serviceAccountToken": m("audience", "a"), "mint": map[string]any{"issuer": "i", "audience": "a"}}}}}, want: "set exactly one of serviceAccountToken or mint"},
+		{name: "tapkey needs provider", patch: m("grant", map[string]any{"type": "TokenExchange", "tokenExchange": map[string]any{"grantType": "http://tapkey.net/oauth/token_exchange", "subjectToken": m("serviceAccountToken", m("audience", "a"))}}), want: "grant.tokenExchange.provider: required for the Tapkey grant"},
+		{name: "rfc8693 needs subjectTokenType", patch: m("grant", map[string]any{"type": "TokenExchange", "tokenExchange": map[string]any{"subjectToken": m("serviceAccountToken", m("audience", "a"))}}), want: "grant.tokenExchange.subjectTokenType: required for RFC 8693"},
+		{name: "mint needs privateKey", patch: m("grant", map[string]any{"type": "TokenExchange", "tokenExchange": map[string]any{"subjectTokenType": "jwt", "subjectToken": m("mint", map[string]any{"issuer": "i", "audience": "a"})}}), want: "privateKey: required when grant.tokenExchange.subjectToken.mint is set"},
+		{name: "PrivateKeyJWT needs privateKey", patch: m("clientAuth", m("method", "PrivateKeyJWT")), want: "privateKey: required when clientAuth.method is PrivateKeyJWT"},
+		{name: "TLSClientAuth needs tlsSecretRef", patch: m("clientAuth", m("method", "TLSClientAuth")), want: "clientAuth.tlsSecretRef: required when clientAuth.method is TLSClientAuth"},
+		{name: "ClientSecretPost needs secretRef", patch: m("clientAuth", map[string]any{"method": "ClientSecretPost", "secretRef": nil}), want: "clientAuth.secretRef: required for ClientSecretBasic"},
+		{name: "clientAuth required for token grants", patch: m("clientAuth", nil), want: "clientAuth: required unless grant.type is None"},
+		{name: "tokenEndpoint required for token grants", patch: m("tokenEndpoint", nil), want: "tokenEndpoint: required unless grant.type is None"},
+		{name: "None grant requires oauth1", patch: m("grant", m("type", "None")), want: "oauth1: required when grant.type is None"},
+		{name: "TAAP needs privateKey", patch: m("proofOfPossession", m("type", "TAAP")), want: "privateKey: required when proofOfPossession.type is TAAP"},
+		{name: "TAAP lifetime over 120s", patch: map[string]any{"privateKey": m("secretRef", m("name", "k")), "proofOfPossession": map[string]any{"type": "TAAP", "taap": m("lifetime", "121s")}}, want: "proofOfPossession.taap.lifetime: must be positive and at most 120s"},
+		{name: "TAAP lifetime garbage", patch: map[string]any{"privateKey": m("secretRef", m("name", "k")), "proofOfPossession": map[string]any{"type": "TAAP", "taap": m("lifetime", "soon")}}, want: "lifetime"},
+		{name: "taap block with DPoP", patch: map[string]any{"proofOfPossession": map[string]any{"type": "DPoP", "taap": m("lifetime", "60s")}}, want: "proofOfPossession.taap: only used when proofOfPossession.type is TAAP"},
+		{name: "DPoP with form placement", patch: map[string]any{"proofOfPossession": m("type", "DPoP"), "tokenPlacement": m("in", "Form")}, want: "tokenPlacement.in: must be Header when proofOfPossession.type is DPoP"},
+		{name: "oauth1 RSA needs privateKey", patch: map[string]any{"oauth1": map[string]any{"signatureMethod": "RSA-SHA256", "consumerSecretRef": m("name", "c")}}, want: "privateKey: required when oauth1.signatureMethod is RSA-SHA1 or RSA-SHA256"},
+		{name: "oauth1 only binding ok", patch: map[string]any{"tokenEndpoint": nil, "clientAuth": nil, "grant": map[string]any{"type": "None", "scopes": nil}, "oauth1": m("consumerSecretRef", m("name", "c"))}},
+		{name: "upstream scheme", patch: m("upstream", m("url", "ftp://x")), want: "upstream.url: must start with https:// or http://"},
+		{name: "secret name is a DNS subdomain", patch: m("clientAuth", m("secretRef", m("name", "Bad_Name"))), want: "spec.clientAuth.secretRef.name"},
+		{name: "secret key may not start with ..", patch: m("clientAuth", m("secretRef", m("clientIDKey", "..data"))), want: "spec.clientAuth.secretRef.clientIDKey"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			obj := decodeObject(t, baseBinding)
+			obj["spec"] = merge(obj["spec"].(map[string]any), tc.patch)
+			errs := v.validate(obj)
+			if tc.want == "" {
+				if len(errs) > 0 {
+					t.Fatalf("want valid, got:\n%v", errs.ToAggregate())
+				}
+				return
+			}
+			if len(errs) != 1 {
+				t.Fatalf("want exactly one error containing %q, got %d:\n%v", tc.want, len(errs), errs.ToAggregate())
+			}
+			if !strings.Contains(errs[0].Error(), tc.want) {
+				t.Fatalf("want error containing %q, got %q", tc.want, errs[0].Error())
+			}
+		})
+	}
+}
+
+// TestCRDDefaults pins the defaults the webhook relies on when it renders.
+func TestCRDDefaults(t *testing.T) {
+	v := loadCRD(t)
+	obj := decodeObject(t, baseBinding)
+	if errs := v.validate(obj); len(errs) > 0 {
+		t.Fatal(errs.ToAggregate())
+	}
+	spec := obj["spec"].(map[string]any)
+	ref := spec["clientAuth"].(map[string]any)["secretRef"].(map[string]any)
+	if ref["clientIDKey"] != "client_id" || ref["clientSecretKey"] != "client_secret" {
+		t.Errorf("clientAuth.secretRef defaults = %v", ref)
+	}
+	if got := spec["tokenEndpoint"].(map[string]any)["method"]; got != "POST" {
+		t.Errorf("tokenEndpoint.method default = %v, want POST", got)
+	}
+}
+
+// decodeObject decodes YAML the way the API server decodes JSON bodies:
+// integers stay int64 (CEL rejects float64 for integer fields).
+func decodeObject(t *testing.T, y string) map[string]any {
+	t.Helper()
+	j, err := yaml.YAMLToJSON([]byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obj map[string]any
+	if err := utiljson.Unmarshal(j, &obj); err != nil {
+		t.Fatal(err)
+	}
+	return obj
+}
+
+func m(k string, v any) map[string]any { return map[string]any{k: v} }
+
+// merge applies a JSON merge patch (RFC 7386) of patch onto dst.
+func merge(dst, patch map[string]any) map[string]any {
+	for k, pv := range patch {
+		if pv == nil {
+			delete(dst, k)
+			continue
+		}
+		pm, pIsMap := pv.(map[string]any)
+		dm, dIsMap := dst[k].(map[string]any)
+		if pIsMap && dIsMap {
+			dst[k] = merge(dm, pm)
+			continue
+		}
+		if pIsMap {
+			dst[k] = merge(map[string]any{}, pm)
+			continue
+		}
+		dst[k] = normalize(pv)
+	}
+	return dst
+}
+
+// normalize turns Go ints into the int64 the JSON decoder would produce.
+func normalize(v any) any {
+	if i, ok := v.(int); ok {
+		return int64(i)
+	}
+	return v
+}

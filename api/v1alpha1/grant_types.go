@@ -1,0 +1,262 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// GrantType names an OAuth grant. Values: ClientCredentials, Password,
+// RefreshToken, CIBA, TokenExchange, None. The allowed values are enforced by
+// CEL rules on Grant rather than an enum so that "Implicit" gets a message
+// explaining why it is refused instead of a bare "unsupported value".
+//
+// +kubebuilder:validation:MaxLength=32
+type GrantType string
+
+// Grant types.
+const (
+	GrantClientCredentials GrantType = "ClientCredentials"
+	GrantPassword          GrantType = "Password"
+	GrantRefreshToken      GrantType = "RefreshToken"
+	GrantCIBA              GrantType = "CIBA"
+	GrantTokenExchange     GrantType = "TokenExchange"
+	// GrantNone is for bindings that only sign requests (OAuth 1.0a).
+	GrantNone GrantType = "None"
+)
+
+// Grant selects how the access token is obtained.
+//
+// +kubebuilder:validation:XValidation:rule="self.type.lowerAscii() != 'implicit'",message="grant.type: the implicit grant is not supported by a backend sidecar (it returns tokens in a browser redirect); use ClientCredentials or RefreshToken"
+// +kubebuilder:validation:XValidation:rule="self.type.lowerAscii() == 'implicit' || self.type in ['ClientCredentials', 'Password', 'RefreshToken', 'CIBA', 'TokenExchange', 'None']",message="grant.type: must be one of ClientCredentials, Password, RefreshToken, CIBA, TokenExchange, None"
+// +kubebuilder:validation:XValidation:rule="self.type != 'Password' || has(self.password)",message="grant.password: required when grant.type is Password"
+// +kubebuilder:validation:XValidation:rule="self.type != 'RefreshToken' || has(self.refreshToken)",message="grant.refreshToken: required when grant.type is RefreshToken"
+// +kubebuilder:validation:XValidation:rule="self.type != 'CIBA' || has(self.ciba)",message="grant.ciba: required when grant.type is CIBA"
+// +kubebuilder:validation:XValidation:rule="self.type != 'TokenExchange' || has(self.tokenExchange)",message="grant.tokenExchange: required when grant.type is TokenExchange"
+// +kubebuilder:validation:XValidation:rule="!has(self.password) || self.type == 'Password'",message="grant.password: only allowed when grant.type is Password"
+// +kubebuilder:validation:XValidation:rule="!has(self.refreshToken) || self.type == 'RefreshToken'",message="grant.refreshToken: only allowed when grant.type is RefreshToken"
+// +kubebuilder:validation:XValidation:rule="!has(self.ciba) || self.type == 'CIBA'",message="grant.ciba: only allowed when grant.type is CIBA"
+// +kubebuilder:validation:XValidation:rule="!has(self.tokenExchange) || self.type == 'TokenExchange'",message="grant.tokenExchange: only allowed when grant.type is TokenExchange"
+// +kubebuilder:validation:XValidation:rule="!has(self.ciba) || has(self.ciba.purpose) || (has(self.scopes) && size(self.scopes) > 0)",message="grant.ciba.purpose: a purpose (dpv:<purpose>#<scope>) or grant.scopes is required for CIBA"
+type Grant struct {
+	// type is the grant: ClientCredentials, Password, RefreshToken, CIBA,
+	// TokenExchange, or None (no token; only oauth1 request signing).
+	// Implicit is refused: it is a browser-only flow.
+	// +required
+	Type GrantType `json:"type"`
+
+	// scopes are requested with every token request (space-joined).
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=256
+	// +kubebuilder:validation:items:Pattern=`^[!#-\[\]-~]+$`
+	// +listType=atomic
+	// +optional
+	Scopes []string `json:"scopes,omitempty"`
+
+	// password holds the resource owner's credentials (grant type Password).
+	// +optional
+	Password *PasswordGrant `json:"password,omitempty"`
+
+	// refreshToken bootstraps from a refresh token a person obtained once
+	// through the authorization-code flow (grant type RefreshToken).
+	// +optional
+	RefreshToken *RefreshTokenGrant `json:"refreshToken,omitempty"`
+
+	// ciba configures OpenID CIBA in poll mode (grant type CIBA).
+	// +optional
+	CIBA *CIBAGrant `json:"ciba,omitempty"`
+
+	// tokenExchange configures RFC 8693 token exchange or Tapkey's variant
+	// of it (grant type TokenExchange).
+	// +optional
+	TokenExchange *TokenExchangeGrant `json:"tokenExchange,omitempty"`
+}
+
+// PasswordGrant is the resource-owner password credentials grant.
+type PasswordGrant struct {
+	// secretRef names the Secret with the username and password.
+	// +required
+	SecretRef PasswordSecretRef `json:"secretRef"`
+}
+
+// RefreshTokenGrant is the refresh-token grant.
+type RefreshTokenGrant struct {
+	// secretRef names the Secret with the refresh token.
+	// +required
+	SecretRef RefreshTokenSecretRef `json:"secretRef"`
+}
+
+// HeaderSource reads a per-request value from a header of the app's request.
+type HeaderSource struct {
+	// header is the request header name. The sidecar removes it before
+	// forwarding.
+	// +required
+	Header HTTPHeaderName `json:"header"`
+}
+
+// HTTPHeaderName is an HTTP header field name (an RFC 9110 token).
+//
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=256
+// +kubebuilder:validation:Pattern=`^[-!#$%&'*+.^_|~0-9A-Za-z]+$`
+type HTTPHeaderName string
+
+// CIBAGrant configures OpenID Client-Initiated Backchannel Authentication in
+// poll mode: the sidecar asks the subscriber identified by the login hint to
+// approve, then polls the token endpoint.
+type CIBAGrant struct {
+	// authorizeURL is the backchannel authentication endpoint, for example
+	// https://auth.partner.example/bc-authorize.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('https://') || self.startsWith('http://')",message="grant.ciba.authorizeURL: must start with https:// or http://"
+	// +required
+	AuthorizeURL string `json:"authorizeURL"`
+
+	// loginHintFrom names the app request header carrying the login hint
+	// (for example tel:+34600000000). Defaults to X-Login-Hint.
+	// +optional
+	LoginHintFrom *HeaderSource `json:"loginHintFrom,omitempty"`
+
+	// purpose is sent as the CIBA purpose, for example
+	// dpv:FraudPreventionAndDetection#sim-swap (Open Gateway style).
+	// Either purpose or grant.scopes is required.
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	Purpose string `json:"purpose,omitempty"`
+
+	// maxWait is how long an app request waits for the subscriber to
+	// approve before it gets 503 authorization_pending (polling continues
+	// in the background). Defaults to 30s.
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('10m')",message="grant.ciba.maxWait: must be between 0s and 10m"
+	// +optional
+	MaxWait *metav1.Duration `json:"maxWait,omitempty"`
+
+	// extraParams are added to the backchannel authentication request.
+	// +kubebuilder:validation:MaxProperties=32
+	// +optional
+	ExtraParams map[string]string `json:"extraParams,omitempty"`
+
+	// cacheSize bounds how many subscribers' tokens the sidecar caches
+	// (least recently used are evicted). Defaults to 1024.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000
+	// +optional
+	CacheSize *int32 `json:"cacheSize,omitempty"`
+}
+
+// Token-exchange grant_type values.
+const (
+	TokenExchangeRFC8693 = "urn:ietf:params:oauth:grant-type:token-exchange"
+	TokenExchangeTapkey  = "http://tapkey.net/oauth/token_exchange"
+)
+
+// TokenExchangeGrant configures RFC 8693 token exchange, or Tapkey's
+// pre-RFC variant, trading a subject token for an access token.
+//
+// +kubebuilder:validation:XValidation:rule="self.grantType != 'http://tapkey.net/oauth/token_exchange' || has(self.provider)",message="grant.tokenExchange.provider: required for the Tapkey grant (http://tapkey.net/oauth/token_exchange)"
+// +kubebuilder:validation:XValidation:rule="self.grantType != 'urn:ietf:params:oauth:grant-type:token-exchange' || has(self.subjectTokenType)",message="grant.tokenExchange.subjectTokenType: required for RFC 8693 (for example urn:ietf:params:oauth:token-type:jwt)"
+type TokenExchangeGrant struct {
+	// grantType is the grant_type sent on the wire: the RFC 8693 URN or
+	// Tapkey's http://tapkey.net/oauth/token_exchange.
+	// +kubebuilder:validation:Enum="urn:ietf:params:oauth:grant-type:token-exchange";"http://tapkey.net/oauth/token_exchange"
+	// +kubebuilder:default="urn:ietf:params:oauth:grant-type:token-exchange"
+	// +optional
+	GrantType string `json:"grantType,omitempty"`
+
+	// provider is the identity provider ID registered with the partner
+	// (Tapkey: the IdP id issued when the provider was registered).
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	Provider string `json:"provider,omitempty"`
+
+	// audience is the logical name of the target service (RFC 8693
+	// audience; tapkey_api for Tapkey).
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	Audience string `json:"audience,omitempty"`
+
+	// requestedTokenType is the RFC 8693 requested_token_type
+	// (access_token for Tapkey).
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	RequestedTokenType string `json:"requestedTokenType,omitempty"`
+
+	// subjectTokenType is the RFC 8693 subject_token_type, for example
+	// urn:ietf:params:oauth:token-type:jwt (jwt for Tapkey).
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	SubjectTokenType string `json:"subjectTokenType,omitempty"`
+
+	// subjectToken says where the token being exchanged comes from: set
+	// exactly one of serviceAccountToken or mint.
+	// +required
+	SubjectToken SubjectToken `json:"subjectToken"`
+}
+
+// SubjectToken is the source of the token being exchanged.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.serviceAccountToken) != has(self.mint)",message="grant.tokenExchange.subjectToken: set exactly one of serviceAccountToken or mint"
+type SubjectToken struct {
+	// serviceAccountToken uses the pod's own Kubernetes service account
+	// token, projected into the sidecar with the given audience, as the
+	// subject token (workload identity federation).
+	// +optional
+	ServiceAccountToken *ServiceAccountTokenSubject `json:"serviceAccountToken,omitempty"`
+
+	// mint makes the sidecar act as the identity provider registered with
+	// the partner: it signs a short-lived JWT per end user with privateKey,
+	// taking the user from a request header.
+	// +optional
+	Mint *MintSubject `json:"mint,omitempty"`
+}
+
+// ServiceAccountTokenSubject projects a service account token into the
+// sidecar.
+type ServiceAccountTokenSubject struct {
+	// audience is the token's aud claim; the partner must trust the
+	// cluster's service account issuer for it.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	// +required
+	Audience string `json:"audience"`
+
+	// expirationSeconds is the requested token lifetime; the kubelet
+	// rotates the file before it expires. Defaults to 3600.
+	// +kubebuilder:validation:Minimum=600
+	// +kubebuilder:validation:Maximum=86400
+	// +kubebuilder:default=3600
+	// +optional
+	ExpirationSeconds *int64 `json:"expirationSeconds,omitempty"`
+}
+
+// MintSubject configures subject tokens signed by the sidecar.
+type MintSubject struct {
+	// issuer is the iss claim, the identity provider's issuer as registered
+	// with the partner.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	// +required
+	Issuer string `json:"issuer"`
+
+	// audience is the aud claim expected by the partner.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	// +required
+	Audience string `json:"audience"`
+
+	// lifetime is the minted token's validity. Defaults to 5m.
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('24h')",message="grant.tokenExchange.subjectToken.mint.lifetime: must be positive and at most 24h"
+	// +optional
+	Lifetime *metav1.Duration `json:"lifetime,omitempty"`
+
+	// subjectFrom names the app request header carrying the end user's
+	// identifier (the sub claim). Defaults to X-User.
+	// +optional
+	SubjectFrom *HeaderSource `json:"subjectFrom,omitempty"`
+
+	// cacheSize bounds how many users' exchanged tokens are cached.
+	// Defaults to 1024.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000
+	// +optional
+	CacheSize *int32 `json:"cacheSize,omitempty"`
+}

@@ -1,0 +1,30 @@
+// Package v1alpha1 holds the OAuthClientBinding API (group
+// oauth.injector.dev): the user-facing description of how a pod's sidecar
+// obtains and presents OAuth credentials for one partner API. Validation that
+// can be expressed on the CRD (enums, bounds, CEL rules) lives here as
+// kubebuilder markers so a bad binding is refused at `kubectl apply` time
+// with a message naming the field.
+//
+// +kubebuilder:object:generate=true
+// +groupName=oauth.injector.dev
+package v1alpha1
+
+import (
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/scheme"
+)
+
+var (
+	// GroupVersion is the group and version of every type in this package.
+	GroupVersion = schema.GroupVersion{Group: "oauth.injector.dev", Version: "v1alpha1"}
+
+	// SchemeBuilder registers the package's types with a runtime.Scheme.
+	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+
+	// AddToScheme adds the package's types to a scheme.
+	AddToScheme = SchemeBuilder.AddToScheme
+)
+
+func init() {
+	SchemeBuilder.Register(&OAuthClientBinding{}, &OAuthClientBindingList{})
+}
