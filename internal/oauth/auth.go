@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -56,13 +57,17 @@ func applyClientAuth(method, audience string, now time.Time, creds Credentials, 
 		if creds.ClientSecret == "" {
 			return nil, fmt.Errorf("credentials: client secret is empty (required for %s)", method)
 		}
+		secrets := []string{creds.ClientSecret, url.QueryEscape(creds.ClientSecret)}
 		if method == config.AuthClientSecretBasic {
-			header.Set("Authorization", BasicAuth(creds.ClientID, creds.ClientSecret))
+			v := BasicAuth(creds.ClientID, creds.ClientSecret)
+			header.Set("Authorization", v)
+			// The base64 credential is as good as the secret itself.
+			secrets = append(secrets, strings.TrimPrefix(v, "Basic "))
 		} else {
 			form.Set("client_id", creds.ClientID)
 			form.Set("client_secret", creds.ClientSecret)
 		}
-		return []string{creds.ClientSecret, url.QueryEscape(creds.ClientSecret)}, nil
+		return secrets, nil
 	case config.AuthPrivateKeyJWT:
 		if creds.ClientID == "" {
 			return nil, errors.New("credentials: client ID is empty")

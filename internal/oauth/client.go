@@ -286,6 +286,10 @@ func (c *Client) tokenFromReply(r *reply) (*Token, error) {
 		return nil, e
 	}
 	t, err := parseTokenResponse(r.status, r.contentType, r.body, c.o.Now(), r.secrets)
+	var oe *Error
+	if errors.As(err, &oe) {
+		return nil, oe // same shape as a non-2xx error
+	}
 	if err != nil {
 		return nil, fmt.Errorf("oauth: %w", err)
 	}

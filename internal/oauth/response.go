@@ -239,14 +239,15 @@ func parseTokenResponse(status int, contentType string, body []byte, now time.Ti
 // string "error" member.
 func errorFromObject(status int, obj map[string]json.RawMessage, secrets []string) *Error {
 	code, present, err := stringField(obj, "error")
-	if !present || err != nil || strings.TrimSpace(code) == "" {
+	code = cleanServerText(code, maxCodeLen, secrets)
+	if !present || err != nil || code == "" {
 		return nil
 	}
 	desc, _, _ := stringField(obj, "error_description")
 	uri, _, _ := stringField(obj, "error_uri")
 	return &Error{
 		StatusCode:  status,
-		Code:        cleanServerText(code, maxCodeLen, secrets),
+		Code:        code,
 		Description: cleanServerText(desc, maxDescriptionLen, secrets),
 		URI:         cleanServerText(uri, maxURILen, secrets),
 	}
