@@ -33,6 +33,12 @@ var (
 // DefaultLeeway is the clock skew Validator tolerates when Leeway is zero.
 const DefaultLeeway = 10 * time.Second
 
+// b64Strict rejects non-canonical encodings (stray bits in the last
+// character). Without it several distinct strings decode to the same
+// signature, so a replay cache keyed on anything but jti could be bypassed
+// and "accept only what was signed" would not hold byte for byte.
+var b64Strict = base64.RawURLEncoding.Strict()
+
 // maxTokenLen bounds what Validate will decode; a real token with a
 // 4096-bit key is under 1.5 KiB.
 const maxTokenLen = 16 << 10
@@ -78,7 +84,7 @@ func (v *Validator) Validate(token string, r Request) (*Claims, error) {
 		return nil, fmt.Errorf("%w: want three dot-separated segments", ErrMalformed)
 	}
 
-	hdrJSON, err := base64.RawURLEncoding.DecodeString(h64)
+	hdrJSON, err := b64Strict.DecodeString(h64)
 	if err != nil {
 		return nil, fmt.Errorf("%w: header is not base64url: %v", ErrMalformed, err)
 	}
@@ -96,7 +102,7 @@ func (v *Validator) Validate(token string, r Request) (*Claims, error) {
 		return nil, fmt.Errorf("%w: header typ must be \"JWT\"", ErrMalformed)
 	}
 
-	sig, err := base64.RawURLEncoding.DecodeString(s64)
+	sig, err := b64Strict.DecodeString(s64)
 	if err != nil {
 		return nil, fmt.Errorf("%w: signature is not base64url: %v", ErrMalformed, err)
 	}
@@ -105,7 +111,7 @@ func (v *Validator) Validate(token string, r Request) (*Claims, error) {
 		return nil, fmt.Errorf("%w: RS256 verification with the configured key failed", ErrSignature)
 	}
 
-	claimsJSON, err := base64.RawURLEncoding.DecodeString(c64)
+	claimsJSON, err := b64Strict.DecodeString(c64)
 	if err != nil {
 		return nil, fmt.Errorf("%w: claims are not base64url: %v", ErrMalformed, err)
 	}
