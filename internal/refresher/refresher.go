@@ -80,6 +80,8 @@ type Options struct {
 
 // Event reports one finished fetch, for metrics.
 type Event struct {
+	// Subject may identify a person (a CIBA login_hint): fine for debug
+	// logs through a fingerprint, not as a metric label.
 	Subject string
 	// Result is "success" or "error".
 	Result   string
