@@ -165,15 +165,14 @@ func dpopHTU(rawURL string) (string, error) {
 		}
 		return "", fmt.Errorf("dpop: htu: request URL does not parse: %w", err)
 	}
-	scheme := strings.ToLower(u.Scheme)
-	if scheme != "http" && scheme != "https" {
+	if scheme := strings.ToLower(u.Scheme); scheme != "http" && scheme != "https" {
 		return "", fmt.Errorf("dpop: htu: request URL scheme %q is not http or https", u.Scheme)
 	}
 	if u.Host == "" {
 		return "", errors.New("dpop: htu: request URL has no host")
 	}
-	u.Scheme = scheme
-	u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = "", false, "", ""
-	u.User = nil // userinfo never belongs in htu and may hold a password
+	// The OAuth 1.0a base string URI is exactly the normalisation htu
+	// needs: lower-case scheme and host, no default port, and no userinfo,
+	// query or fragment (userinfo may hold a password).
 	return baseStringURI(u), nil
 }
