@@ -54,6 +54,7 @@ type binding struct {
 	handler http.Handler
 	// subjectHeader carries the CIBA login_hint or the per-user subject.
 	subjectHeader string
+	now func() time.Time
 	// clientLevel is true when one token serves every request, so the
 	// startup probe can wait for it.
 	clientLevel bool
@@ -64,8 +65,8 @@ type rotatedRT struct {
 	token   string
 }
 
-func newBinding(cfg *config.Binding, log *zap.Logger, m *Metrics) (*binding, error) {
-	b := &binding{cfg: cfg, log: log.With(zap.String("binding", cfg.Name)), files: newFileStore(), metrics: m.forBinding(cfg.Name)}
+func newBinding(cfg *config.Binding, log *zap.Logger, m *Metrics, now func() time.Time) (*binding, error) {
+	b := &binding{cfg: cfg, log: log.With(zap.String("binding", cfg.Name)), files: newFileStore(), metrics: m.forBinding(cfg.Name), now: now}
 	var err error
 	if b.upstream, err = url.Parse(cfg.Upstream.URL); err != nil {
 		return nil, fmt.Errorf("upstream.url: %w", err)
@@ -224,8 +225,10 @@ func (b *binding) reload(changed []string) {
 	c := b.cfg
 	if k := c.PrivateKey; k != nil && (set[k.File] || set[k.PassphraseFile]) {
 		if err := b.loadKey(); err != nil {
+			b.metrics.reload("error")
 			b.log.Error("private key reload failed; keeping the previous key", zap.Error(err))
 		} else {
+			b.metrics.reload("success")
 			b.log.Info("private key reloaded")
 		}
 		if err := b.loadOAuth1(); err != nil {
@@ -234,20 +237,25 @@ func (b *binding) reload(changed []string) {
 	}
 	if set[c.ClientAuth.TLSCertFile] || set[c.ClientAuth.TLSKeyFile] {
 		if err := b.loadClientCert(); err != nil {
+			b.metrics.reload("error")
 			b.log.Error("client certificate reload failed; keeping the previous one", zap.Error(err))
 		} else {
+			b.metrics.reload("success")
 			b.log.Info("client certificate reloaded")
 		}
 	}
 	if o := c.OAuth1; o != nil && (set[o.ConsumerKeyFile] || set[o.ConsumerSecretFile] || set[o.TokenFile] || set[o.TokenSecretFile]) {
 		if err := b.loadOAuth1(); err != nil {
+			b.metrics.reload("error")
 			b.log.Error("oauth1 reload failed; keeping the previous credentials", zap.Error(err))
 		} else {
+			b.metrics.reload("success")
 			b.log.Info("oauth1 credentials reloaded")
 		}
 	}
 	if set[c.ClientAuth.ClientIDFile] || set[c.ClientAuth.ClientSecretFile] {
 		// Read on every token request; nothing to rebuild.
+		b.metrics.reload("success")
 		b.log.Info("client credentials reloaded")
 	}
 }

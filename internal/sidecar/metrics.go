@@ -21,6 +21,7 @@ type Metrics struct {
 	popSignLatency  *prometheus.HistogramVec
 	proxiedRequests *prometheus.CounterVec
 	proxiedLatency  *prometheus.HistogramVec
+	reloads         *prometheus.CounterVec
 }
 
 // NewMetrics creates the oauth_injector_* collectors.
@@ -54,8 +55,12 @@ func NewMetrics() *Metrics {
 			Help:    "End-to-end latency of proxied requests as seen by the app.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"binding"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "oauth_injector_credential_reloads_total",
+			Help: "Reloads of rotated credential files by binding and result.",
+		}, []string{"binding", "result"}),
 	}
-	m.Registry.MustRegister(m.tokenRequests, m.refreshLatency, m.tokenTTL, m.popSignLatency,
+	m.Registry.MustRegister(m.reloads, m.tokenRequests, m.refreshLatency, m.tokenTTL, m.popSignLatency,
 		m.proxiedRequests, m.proxiedLatency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -93,6 +98,10 @@ func (bm *bindingMetrics) request(code int, d time.Duration) {
 	}
 	c.Inc()
 	bm.latency.Observe(d.Seconds())
+}
+
+func (bm *bindingMetrics) reload(result string) {
+	bm.m.reloads.WithLabelValues(bm.name, result).Inc()
 }
 
 // observe is the refresher's metrics hook.

@@ -33,6 +33,9 @@ type Server struct {
 	// reachable from outside the pod.
 	listenHost string
 
+	// now is the clock seam for token expiry and refresh scheduling.
+	now func() time.Time
+
 	mu    sync.Mutex
 	addrs map[string]string
 	ready chan struct{}
@@ -44,6 +47,13 @@ type Option func(*Server)
 // WithMetrics shares a metrics registry (tests read it directly).
 func WithMetrics(m *Metrics) Option { return func(s *Server) { s.metrics = m } }
 
+// WithClock replaces the clock used for token expiry and refresh decisions,
+// so tests can expire tokens without sleeping.
+func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
+
+// WithListenHost overrides 127.0.0.1 for the data-plane listeners.
+func WithListenHost(h string) Option { return func(s *Server) { s.listenHost = h } }
+
 // New validates nothing new (config.Parse already did) but loads every file,
 // key and certificate, so start-up fails fast with the field that is wrong.
 func New(cfg *config.Config, log *zap.Logger, opts ...Option) (*Server, error) {
@@ -54,8 +64,11 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Option) (*Server, error) {
 	if s.metrics == nil {
 		s.metrics = NewMetrics()
 	}
+	if s.now == nil {
+		s.now = time.Now
+	}
 	for i := range cfg.Bindings {
-		b, err := newBinding(&cfg.Bindings[i], log, s.metrics)
+		b, err := newBinding(&cfg.Bindings[i], log, s.metrics, s.now)
 		if err != nil {
 			return nil, fmt.Errorf("bindings[%d] (%s): %w", i, cfg.Bindings[i].Name, err)
 		}

@@ -45,6 +45,7 @@ func (b *binding) newTokenSource() error {
 		Audience:    c.ClientAuth.Audience,
 		Credentials: b.credentials,
 		HTTPClient:  &http.Client{Transport: tr, Timeout: 30 * time.Second},
+		Now:         b.now,
 	}
 	if b.taap != nil && *c.PoP.OnTokenEndpoint {
 		opts.BeforeSend = b.signTokenCall
@@ -59,6 +60,7 @@ func (b *binding) newTokenSource() error {
 		Fetch:   b.fetch,
 		Before:  c.Refresh.Before.Duration,
 		Observe: b.metrics.observe,
+		Now:     b.now,
 	}
 	b.clientLevel = true
 	switch g := c.Grant; {
@@ -178,7 +180,7 @@ func (b *binding) subjectToken(subject string) (string, error) {
 		if tok == "" {
 			return "", fmt.Errorf("%w: grant.tokenExchange.subjectToken.file %s is empty", ErrSubjectToken, src.File)
 		}
-		if exp, ok := jwtExpiry(tok); ok && !time.Now().Before(exp) {
+		if exp, ok := jwtExpiry(tok); ok && !b.now().Before(exp) {
 			return "", fmt.Errorf("%w: grant.tokenExchange.subjectToken.file %s holds a JWT that expired at %s", ErrSubjectToken, src.File, exp.UTC().Format(time.RFC3339))
 		}
 		return tok, nil
@@ -190,7 +192,7 @@ func (b *binding) subjectToken(subject string) (string, error) {
 // partner. The subject JWT's lifetime bounds the exchanged token's lifetime
 // (Tapkey states this), so it is the knob for per-user token lifetime.
 func (b *binding) mintSubject(m *config.MintSubject, subject string) (string, error) {
-	now := time.Now()
+	now := b.now()
 	claims := jwt.MapClaims{
 		"iss": m.Issuer,
 		"aud": m.Audience,
@@ -244,7 +246,7 @@ func FetchOnce(ctx context.Context, cfg *config.Config, name, subject string, lo
 	if !ok {
 		return nil, fmt.Errorf("binding %q not found in config", name)
 	}
-	b, err := newBinding(bc, log, NewMetrics())
+	b, err := newBinding(bc, log, NewMetrics(), time.Now)
 	if err != nil {
 		return nil, err
 	}
