@@ -40,6 +40,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// BeforeSend lets the caller sign each call (TAAP PoP in
 	// X-Authorization). body is the exact encoded form body, nil for GET.
+	// It also runs for the CIBA authorize call (req.URL tells them apart)
+	// and again for a DPoP nonce retry, whose body differs when a fresh
+	// client assertion is in it.
 	BeforeSend func(req *http.Request, body []byte) error
 	// DPoP returns a DPoP proof for (method, URL without query, nonce). When
 	// set, token calls carry a DPoP header and one use_dpop_nonce challenge
