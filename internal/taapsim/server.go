@@ -213,4 +213,3 @@ func (s *Server) checkPoP(r *http.Request, body []byte) (*pop.Claims, string, st
 	}
 	return c, "", ""
 }
-

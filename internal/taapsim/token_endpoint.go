@@ -128,4 +128,3 @@ func (s *Server) credentialsMatch(id, secret string) bool {
 	secretOK := subtle.ConstantTimeCompare([]byte(secret), []byte(s.clientSecret))
 	return idOK&secretOK == 1
 }
-
