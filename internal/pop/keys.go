@@ -124,15 +124,19 @@ func ParsePrivateKey(pemData, passphrase []byte) (crypto.Signer, error) {
 	}
 	switch block.Type {
 	case pemRSAPrivate, pemECPrivate:
+		// x509.IsEncryptedPEMBlock and DecryptPEMBlock are deprecated
+		// because legacy PEM encryption is unauthenticated, but they are
+		// the only stdlib reader for the "Proc-Type: 4,ENCRYPTED" keys
+		// OpenSSL still writes with -traditional; we accept those keys for
+		// compatibility (PKCS#8 is the recommended format).
+		encrypted := x509.IsEncryptedPEMBlock(block) //nolint:staticcheck // legacy format support, see above.
 		der := block.Bytes
-		//nolint:staticcheck // x509.IsEncryptedPEMBlock/DecryptPEMBlock are deprecated because legacy PEM encryption is unauthenticated, but they are the only stdlib reader for the "Proc-Type: 4,ENCRYPTED" keys OpenSSL still writes with `-traditional`; we accept them for compatibility and recommend PKCS#8 instead.
-		if x509.IsEncryptedPEMBlock(block) {
+		if encrypted {
 			if len(passphrase) == 0 {
 				return nil, needPassphrase(block.Type, " (Proc-Type: 4,ENCRYPTED)")
 			}
 			var err error
-			//nolint:staticcheck // see IsEncryptedPEMBlock above.
-			der, err = x509.DecryptPEMBlock(block, passphrase)
+			der, err = x509.DecryptPEMBlock(block, passphrase) //nolint:staticcheck // legacy format support, see above.
 			if err != nil {
 				if errors.Is(err, x509.IncorrectPasswordError) {
 					return nil, wrongPassphrase("legacy encrypted " + block.Type)
@@ -140,24 +144,24 @@ func ParsePrivateKey(pemData, passphrase []byte) (crypto.Signer, error) {
 				return nil, fmt.Errorf("private key: legacy encrypted %q: %w", block.Type, err)
 			}
 		}
+		var (
+			k   crypto.Signer
+			err error
+		)
+		format := "PKCS#1"
 		if block.Type == pemRSAPrivate {
-			k, err := x509.ParsePKCS1PrivateKey(der)
-			if err != nil {
-				if x509.IsEncryptedPEMBlock(block) { //nolint:staticcheck // see above.
-					// Legacy decryption only checks the padding, so a wrong
-					// passphrase usually surfaces here as garbage DER.
-					return nil, wrongPassphrase("legacy encrypted " + block.Type)
-				}
-				return nil, fmt.Errorf("private key: parse %q (PKCS#1): %w", block.Type, err)
-			}
-			return k, nil
+			k, err = x509.ParsePKCS1PrivateKey(der)
+		} else {
+			format = "SEC1"
+			k, err = x509.ParseECPrivateKey(der)
 		}
-		k, err := x509.ParseECPrivateKey(der)
 		if err != nil {
-			if x509.IsEncryptedPEMBlock(block) { //nolint:staticcheck // see above.
+			if encrypted {
+				// Legacy decryption only checks the padding, so a wrong
+				// passphrase usually surfaces here as garbage DER.
 				return nil, wrongPassphrase("legacy encrypted " + block.Type)
 			}
-			return nil, fmt.Errorf("private key: parse %q (SEC1): %w", block.Type, err)
+			return nil, fmt.Errorf("private key: parse %q (%s): %w", block.Type, format, err)
 		}
 		return k, nil
 	case pemPKCS8:
