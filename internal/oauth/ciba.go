@@ -67,7 +67,12 @@ func (c *Client) cibaAuthorize(ctx context.Context, authURL *url.URL, r CIBARequ
 		p.Set(k, v)
 	}
 	p.Set("login_hint", r.LoginHint)
-	p.Set("scope", cibaScope(r.Scopes))
+	// Open Gateway's purpose (dpv:<purpose>#<scope>) carries the scope and
+	// replaces the scope parameter; a scope=openid sent next to it makes a
+	// server grant only openid, and the partner API then refuses the token.
+	if r.Purpose == "" || len(r.Scopes) > 0 {
+		p.Set("scope", cibaScope(r.Scopes))
+	}
 	if r.Purpose != "" {
 		p.Set("purpose", r.Purpose)
 	}

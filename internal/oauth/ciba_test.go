@@ -284,3 +284,37 @@ func TestValidateLoginHint(t *testing.T) {
 		})
 	}
 }
+
+// TestCIBAPurposeReplacesScope is a regression test: with a purpose and no
+// configured scopes the authorize request carried scope=openid as well, and
+// oidc-provider (like Open Gateway) then granted openid only, so the token
+// lacked the purpose's scope (found by test/sidecar TestProviderCIBA).
+func TestCIBAPurposeReplacesScope(t *testing.T) {
+	tests := []struct {
+		name    string
+		purpose string
+		scopes  []string
+		want    string
+	}{
+		{"purpose only", "dpv:FraudPreventionAndDetection#sim-swap", nil,
+			"login_hint=tel%3A%2B34666666666&purpose=dpv%3AFraudPreventionAndDetection%23sim-swap"},
+		{"purpose and scopes", "dpv:FraudPreventionAndDetection#sim-swap", []string{"sim-swap"},
+			"login_hint=tel%3A%2B34666666666&purpose=dpv%3AFraudPreventionAndDetection%23sim-swap&scope=openid+sim-swap"},
+		{"scopes only", "", []string{"sim-swap"}, "login_hint=tel%3A%2B34666666666&scope=openid+sim-swap"},
+		{"neither", "", nil, "login_hint=tel%3A%2B34666666666&scope=openid"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := cibaServer(t, `{"auth_req_id":"`+testAuthReqID+`","expires_in":120,"interval":1}`, []pollReply{approved})
+			clk := &fakeClock{now: testNow}
+			c := newTestClient(t, f, Options{Now: clk.Now, Sleep: clk.Sleep})
+			if _, err := c.CIBA(context.Background(), CIBARequest{AuthorizeURL: f.URL + "/bc-authorize",
+				LoginHint: "tel:+34666666666", Purpose: tt.purpose, Scopes: tt.scopes}); err != nil {
+				t.Fatal(err)
+			}
+			if got := f.requests()[0].Body; got != tt.want {
+				t.Errorf("authorize body = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
