@@ -64,7 +64,10 @@ type Server struct {
 	clientID, clientSecret string
 	now                    func() time.Time
 	log                    *zap.Logger
-	validator              *pop.Validator
+	// validators holds one validator per registered client key. T-Mobile
+	// lets a client register a new public key before retiring the old
+	// one; the rotation tests need the same overlap.
+	validators atomic.Pointer[[]*pop.Validator]
 	signKey                *rsa.PrivateKey
 	kid                    string
 	replay                 *replayCache
@@ -107,11 +110,21 @@ func New(opts Options) (*Server, error) {
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
-	s.validator = &pop.Validator{Key: opts.PublicKey, Now: s.now}
+	s.SetPublicKeys(opts.PublicKey)
 	sum := sha256.Sum256(key.N.Bytes())
 	s.kid = hex.EncodeToString(sum[:4])
 	s.SetTokenTTL(opts.TokenTTL)
 	return s, nil
+}
+
+// SetPublicKeys replaces the client keys that PoP tokens may be signed
+// with. Any one of them is accepted.
+func (s *Server) SetPublicKeys(keys ...*rsa.PublicKey) {
+	vs := make([]*pop.Validator, 0, len(keys))
+	for _, k := range keys {
+		vs = append(vs, &pop.Validator{Key: k, Now: s.now})
+	}
+	s.validators.Store(&vs)
 }
 
 // TokenRequests counts calls to the token endpoint, successful or not.
@@ -184,12 +197,19 @@ func (s *Server) checkPoP(r *http.Request, body []byte) (*pop.Claims, string, st
 	if tok == "" {
 		return nil, "invalid_request", "pop: missing " + PoPHeader + " header"
 	}
-	c, err := s.validator.Validate(tok, pop.Request{
+	req := pop.Request{
 		Method: r.Method,
 		URI:    pop.URIValue(r.URL),
 		Header: r.Header,
 		Body:   body,
-	})
+	}
+	var c *pop.Claims
+	var err error
+	for _, v := range *s.validators.Load() {
+		if c, err = v.Validate(tok, req); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		return nil, "invalid_request", err.Error()
 	}
