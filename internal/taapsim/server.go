@@ -68,9 +68,9 @@ type Server struct {
 	// lets a client register a new public key before retiring the old
 	// one; the rotation tests need the same overlap.
 	validators atomic.Pointer[[]*pop.Validator]
-	signKey                *rsa.PrivateKey
-	kid                    string
-	replay                 *replayCache
+	signKey    *rsa.PrivateKey
+	kid        string
+	replay     *replayCache
 
 	ttl           atomic.Int64
 	down          atomic.Bool

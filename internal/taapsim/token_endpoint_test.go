@@ -145,4 +145,3 @@ func TestTokenEndpointReplayAndRecovery(t *testing.T) {
 		t.Errorf("TokenRequests() = %d, want 4 (ok, replay, down, ok)", got)
 	}
 }
-
