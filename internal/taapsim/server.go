@@ -127,6 +127,27 @@ func (s *Server) SetPublicKeys(keys ...*rsa.PublicKey) {
 	s.validators.Store(&vs)
 }
 
+// validateAny accepts tok if any validator does. When all fail it reports
+// the failure from a key whose signature matched, if one did: "edts does
+// not match" is the useful answer, not "signature invalid" from the key
+// that merely comes last.
+func validateAny(vs []*pop.Validator, tok string, req pop.Request) (*pop.Claims, error) {
+	if len(vs) == 0 {
+		return nil, errors.New("pop: simulator has no client public key configured")
+	}
+	var firstErr error
+	for _, v := range vs {
+		c, err := v.Validate(tok, req)
+		if err == nil {
+			return c, nil
+		}
+		if firstErr == nil || (errors.Is(firstErr, pop.ErrSignature) && !errors.Is(err, pop.ErrSignature)) {
+			firstErr = err
+		}
+	}
+	return nil, firstErr
+}
+
 // TokenRequests counts calls to the token endpoint, successful or not.
 func (s *Server) TokenRequests() int64 { return s.tokenRequests.Load() }
 
@@ -203,13 +224,7 @@ func (s *Server) checkPoP(r *http.Request, body []byte) (*pop.Claims, string, st
 		Header: r.Header,
 		Body:   body,
 	}
-	var c *pop.Claims
-	var err error
-	for _, v := range *s.validators.Load() {
-		if c, err = v.Validate(tok, req); err == nil {
-			break
-		}
-	}
+	c, err := validateAny(*s.validators.Load(), tok, req)
 	if err != nil {
 		return nil, "invalid_request", err.Error()
 	}

@@ -383,3 +383,50 @@ func TestReplayCache(t *testing.T) {
 		}
 	}
 }
+
+// TestSetPublicKeys covers key rotation on the simulator side: during the
+// overlap either key is accepted, and the error names the real problem.
+func TestSetPublicKeys(t *testing.T) {
+	f := newFixture(t, "other_rsa_pkcs8.pem")
+	newKey := loadKey(t, "other_rsa_pkcs8.pem")
+	access, id, _ := f.getTokens()
+	call := func(key *rsa.PrivateKey, tamper bool) *httptest.ResponseRecorder {
+		r := resourceRequest("POST", "/v1/echo", []byte("a"), access, id)
+		f.sign(r, []byte("a"), key, nil)
+		if tamper {
+			r = resourceRequest("POST", "/v1/echo", []byte("b"), access, id)
+			sr := resourceRequest("POST", "/v1/echo", []byte("a"), access, id)
+			f.sign(sr, []byte("a"), key, nil)
+			r.Header.Set(PoPHeader, sr.Header.Get(PoPHeader))
+		}
+		return f.serve(r)
+	}
+	f.srv.SetPublicKeys(&f.key.PublicKey, &newKey.PublicKey)
+	for _, tt := range []struct {
+		name   string
+		key    *rsa.PrivateKey
+		tamper bool
+		status int
+		desc   string
+	}{
+		{"old key during overlap", f.key, false, 200, ""},
+		{"new key during overlap", newKey, false, 200, ""},
+		{"old key, tampered body, reports edts", f.key, true, 401, "edts does not match"},
+		{"new key, tampered body, reports edts", newKey, true, 401, "edts does not match"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := call(tt.key, tt.tamper)
+			if w.Code != tt.status || !strings.Contains(w.Body.String(), tt.desc) {
+				t.Fatalf("%d %s, want %d containing %q", w.Code, w.Body, tt.status, tt.desc)
+			}
+		})
+	}
+	f.srv.SetPublicKeys(&newKey.PublicKey)
+	if w := call(f.key, false); w.Code != 401 || !strings.Contains(w.Body.String(), "signature invalid") {
+		t.Fatalf("retired key: %d %s", w.Code, w.Body)
+	}
+	f.srv.SetPublicKeys()
+	if w := call(newKey, false); w.Code != 401 || !strings.Contains(w.Body.String(), "no client public key") {
+		t.Fatalf("no keys: %d %s", w.Code, w.Body)
+	}
+}
