@@ -54,7 +54,7 @@ type binding struct {
 	handler http.Handler
 	// subjectHeader carries the CIBA login_hint or the per-user subject.
 	subjectHeader string
-	now func() time.Time
+	now           func() time.Time
 	// clientLevel is true when one token serves every request, so the
 	// startup probe can wait for it.
 	clientLevel bool

@@ -92,7 +92,9 @@ func (s *tokenServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	(*s.respond.Load())(w, r, n)
 }
 
-func (s *tokenServer) set(f func(w http.ResponseWriter, r *http.Request, n int64)) { s.respond.Store(&f) }
+func (s *tokenServer) set(f func(w http.ResponseWriter, r *http.Request, n int64)) {
+	s.respond.Store(&f)
+}
 
 func jsonToken(body string) func(w http.ResponseWriter, r *http.Request, n int64) {
 	return func(w http.ResponseWriter, r *http.Request, n int64) {

@@ -158,8 +158,10 @@ func TestSidecarErrors(t *testing.T) {
 		wantDetail string
 	}{
 		{
-			name:       "garbage token response",
-			token:      func(w http.ResponseWriter, r *http.Request, n int64) { _, _ = io.WriteString(w, "<html>oops "+secret+"</html>") },
+			name: "garbage token response",
+			token: func(w http.ResponseWriter, r *http.Request, n int64) {
+				_, _ = io.WriteString(w, "<html>oops "+secret+"</html>")
+			},
 			wantStatus: 503, wantCode: "token_unavailable", wantDetail: "token",
 		},
 		{

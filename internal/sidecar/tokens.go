@@ -238,7 +238,6 @@ func (b *binding) ready() bool {
 	return b.tokens == nil || !b.clientLevel || b.tokens.Ready("")
 }
 
-
 // FetchOnce runs one binding's grant once, outside any cache; the injector's
 // token subcommand uses it to debug credentials.
 func FetchOnce(ctx context.Context, cfg *config.Config, name, subject string, log *zap.Logger) (*oauth.Token, error) {
