@@ -1,0 +1,8 @@
+//go:build !linux
+
+package framework
+
+import "os/exec"
+
+// setParentDeathSignal is Linux-only; elsewhere Stop must be called.
+func setParentDeathSignal(*exec.Cmd) {}
