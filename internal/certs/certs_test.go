@@ -2,11 +2,16 @@ package certs
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 func TestParseMode(t *testing.T) {
@@ -192,5 +197,51 @@ func TestSetupRejectsBadOptions(t *testing.T) {
 	_, err = Setup(context.Background(), nil, Options{Mode: ModeSelf, CertDir: "/d"})
 	if err == nil || !strings.Contains(err.Error(), "--namespace") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+type secretReader struct {
+	sec *corev1.Secret
+	err error
+}
+
+func (r *secretReader) Get(_ context.Context, _ client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
+	if r.err != nil {
+		return r.err
+	}
+	*obj.(*corev1.Secret) = *r.sec.DeepCopy()
+	return nil
+}
+
+func (r *secretReader) List(context.Context, client.ObjectList, ...client.ListOption) error {
+	return errors.New("not used")
+}
+
+func TestFileSyncerSync(t *testing.T) {
+	dir := t.TempDir()
+	r := &secretReader{sec: &corev1.Secret{}}
+	s := &fileSyncer{reader: r, key: types.NamespacedName{Namespace: "ns", Name: "cert"}, dir: dir, interval: time.Second}
+	ctx := context.Background()
+
+	// Empty Secret (the rotator has not written yet): nothing on disk.
+	if changed, err := s.sync(ctx); err != nil || changed {
+		t.Fatalf("empty secret: changed=%v err=%v", changed, err)
+	}
+	if certFilesPresent(dir) {
+		t.Fatal("files written from an empty secret")
+	}
+	r.sec.Data = map[string][]byte{CertFile: []byte("c1"), KeyFile: []byte("k1"), CAFile: []byte("ca")}
+	if changed, err := s.sync(ctx); err != nil || !changed {
+		t.Fatalf("filled secret: changed=%v err=%v", changed, err)
+	}
+	if !certFilesPresent(dir) {
+		t.Fatal("pair not on disk")
+	}
+	if _, err := os.Stat(filepath.Join(dir, CAFile)); err == nil {
+		t.Error("ca.crt copied; only the serving pair belongs in the cert dir")
+	}
+	r.err = errors.New("boom")
+	if _, err := s.sync(ctx); err == nil || !strings.Contains(err.Error(), "ns/cert") {
+		t.Fatalf("err = %v, want it wrapped with the secret name", err)
 	}
 }

@@ -28,8 +28,8 @@ func (s *fileSyncer) NeedLeaderElection() bool { return false }
 
 func (s *fileSyncer) Start(ctx context.Context) error {
 	log := logf.FromContext(ctx).WithName("cert-file-sync").WithValues("secret", s.key.String(), "dir", s.dir)
-	t := time.NewTicker(s.interval)
-	defer t.Stop()
+	// Poll fast until the first pair is on disk: readiness waits for it.
+	wait := min(s.interval, 250*time.Millisecond)
 	for {
 		changed, err := s.sync(ctx)
 		switch {
@@ -38,10 +38,13 @@ func (s *fileSyncer) Start(ctx context.Context) error {
 		case changed:
 			log.Info("wrote serving certificate files")
 		}
+		if certFilesPresent(s.dir) {
+			wait = s.interval
+		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-time.After(wait):
 		}
 	}
 }
