@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/oauth-injector/oauth-injector/api/v1alpha1"
+	podwebhook "github.com/oauth-injector/oauth-injector/internal/webhook"
 )
 
 // Event reasons besides the condition reasons.
@@ -126,6 +127,12 @@ func (r *BindingReconciler) readiness(ctx context.Context, b *v1alpha1.OAuthClie
 	cond := metav1.Condition{
 		Type:               v1alpha1.ConditionReady,
 		ObservedGeneration: b.Generation,
+	}
+	// The webhook would deny every pod naming a binding that does not
+	// render into a valid sidecar config; say so on the binding first.
+	if err := podwebhook.ValidateBinding(b); err != nil {
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec, err.Error()
+		return cond, nil
 	}
 	reqs, err := requirements(&b.Spec)
 	if err != nil {

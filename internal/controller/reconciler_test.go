@@ -402,3 +402,19 @@ func TestRecreateMissedPods(t *testing.T) {
 		t.Errorf("bare pod events = %+v, want one saying to recreate it yourself", evs)
 	}
 }
+
+// A name with a dot is a valid object name but not a DNS label, which the
+// sidecar config (and env var naming) needs: the schema lets it through, the
+// renderer does not.
+func TestInvalidSpec(t *testing.T) {
+	cfg := requireEnv(t)
+	c := directClient(t, cfg)
+	ns := testNamespace(t, c)
+	startReconciler(t, cfg, ns, Options{ResyncPeriod: testResync})
+
+	create(t, c, credsSecret(ns), secret(ns, "pk", map[string][]byte{"private.pem": pkcs8PEM(t, newKey(t))}), taapBinding(ns, "partner.v2"))
+	b := waitReady(t, c, ns, "partner.v2", v1alpha1.ReasonInvalidSpec)
+	if cond := readyCondition(b); cond.Status != metav1.ConditionFalse || !strings.Contains(cond.Message, "partner.v2") {
+		t.Errorf("Ready = %+v, want False naming the binding", cond)
+	}
+}
