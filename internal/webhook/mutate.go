@@ -45,6 +45,7 @@ const (
 	ReasonPortClash         = "PortClash"
 	ReasonInvalidBinding    = "InvalidBinding"
 	ReasonAlreadyHasSidecar = "SidecarNameClash"
+	ReasonHostNetwork       = "HostNetwork"
 )
 
 // Denial is a refusal whose Message tells the user what to fix. The
@@ -108,6 +109,11 @@ func Mutate(pod *corev1.Pod, bindings []v1alpha1.OAuthClientBinding, opts Option
 	names, ok, err := RequestedBindings(out)
 	if err != nil || !ok {
 		return out, err
+	}
+	if out.Spec.HostNetwork {
+		// On the host network the credential-adding listeners would sit on
+		// the node's loopback, usable by every process on the node.
+		return nil, deny(ReasonHostNetwork, "pod uses hostNetwork, where the sidecar's credential proxy on 127.0.0.1 would be reachable by every process on the node; remove hostNetwork or the %s annotation", v1alpha1.AnnotationBindings)
 	}
 	selected, err := selectBindings(out, names, bindings)
 	if err != nil {

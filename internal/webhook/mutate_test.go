@@ -119,6 +119,11 @@ func TestMutateDenials(t *testing.T) {
 			})},
 			reason: ReasonWrongNamespace, want: `binding "x" is in namespace "other" but the pod is in "shop"`,
 		},
+		{
+			name: "host network", pod: testPod("a", func(p *corev1.Pod) { p.Spec.HostNetwork = true }),
+			bindings: []v1alpha1.OAuthClientBinding{binding("a", 15001)},
+			reason:   ReasonHostNetwork, want: "pod uses hostNetwork",
+		},
 		{name: "empty annotation", pod: testPod(" "), reason: ReasonBadAnnotation, want: "annotation oauth.injector.dev/bindings is empty"},
 		{name: "empty entry", pod: testPod("a,,b"), reason: ReasonBadAnnotation, want: `has an empty entry`},
 		{name: "garbled name", pod: testPod("tmobile;rm -rf"), reason: ReasonBadAnnotation, want: `names "tmobile;rm -rf", which is not a valid binding name`},
