@@ -3,7 +3,9 @@ package controller
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -35,6 +37,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	flag.Parse()
 	os.Exit(runTests(m))
 }
 
@@ -50,9 +53,11 @@ func runTests(m *testing.M) int {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		return m.Run()
 	}
+	var logOut io.Writer = io.Discard
 	if testing.Verbose() {
-		logf.SetLogger(zap.New(zap.UseDevMode(true), zap.WriteTo(os.Stderr)))
+		logOut = os.Stderr
 	}
+	logf.SetLogger(zap.New(zap.UseDevMode(true), zap.WriteTo(logOut)))
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd")},
 		ErrorIfCRDPathMissing: true,
