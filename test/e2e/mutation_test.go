@@ -186,8 +186,9 @@ func TestSecondAdmissionIsNoop(t *testing.T) {
 		t.Fatalf("re-creating the mutated pod: %v", err)
 	}
 	after := s.scrapeAdmission(t)
-	if got := after["skipped"].count - before["skipped"].count; got != 1 {
-		t.Errorf("webhook recorded %d skipped admissions for the re-submitted pod, want 1 (was it called?)", got)
+	// At least one: reinvocation may legitimately call it again.
+	if got := after["skipped"].count - before["skipped"].count; got < 1 {
+		t.Errorf("webhook recorded %d skipped admissions for the re-submitted pod; it was not called", got)
 	}
 	if got := after["patched"].count - before["patched"].count; got != 0 {
 		t.Errorf("webhook patched an already injected pod (%d patches)", got)
