@@ -5,6 +5,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -15,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -24,13 +27,17 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
+	if err := run(ctrl.SetupSignalHandler(), os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
 		fmt.Fprintln(os.Stderr, "webhook:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
+// run parses args and runs the manager until ctx ends.
+func run(ctx context.Context, args []string) error {
 	var (
 		o          controller.ManagerOptions
 		certMode   string
@@ -38,7 +45,8 @@ func run() error {
 		pullPolicy string
 		logLevel   string
 	)
-	fs := flag.CommandLine // controller-runtime registers --kubeconfig here
+	fs := flag.NewFlagSet("webhook", flag.ContinueOnError)
+	config.RegisterFlags(fs) // --kubeconfig, read by ctrl.GetConfig
 	fs.IntVar(&o.WebhookPort, "webhook-port", 9443, "port of the admission webhook server")
 	fs.StringVar(&o.Certs.CertDir, "cert-dir", filepath.Join(os.TempDir(), "oauth-injector", "serving-certs"), "directory holding tls.crt and tls.key (written by this process in --cert-mode=self when writable)")
 	fs.StringVar(&certMode, "cert-mode", string(certs.ModeSelf), "who provides the serving certificate: self (CA Secret + caBundle patching), cert-manager or files (read --cert-dir only)")
@@ -59,7 +67,9 @@ func run() error {
 	memLimit := fs.String("sidecar-memory-limit", "", "memory limit of the injected sidecar (default: the webhook's, 64Mi)")
 	zo := zap.Options{}
 	zo.BindFlags(fs)
-	flag.Parse()
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zo)))
 
 	mode, err := certs.ParseMode(certMode)
@@ -82,7 +92,6 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
 	}
-	ctx := ctrl.SetupSignalHandler()
 	mgr, err := controller.NewManager(ctx, cfg, o)
 	if err != nil {
 		return err
