@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -106,9 +107,14 @@ func newBinding(cfg *config.Binding, log *zap.Logger, m *Metrics, now func() tim
 		return nil, err
 	}
 	b.proxy = &httputil.ReverseProxy{
-		Rewrite:       b.rewrite,
-		Transport:     roundTripFunc(b.roundTrip),
-		FlushInterval: -1, // stream: partners send server-sent events and chunked exports
+		Rewrite:   b.rewrite,
+		Transport: roundTripFunc(b.roundTrip),
+		// 0 = flush when the copy buffer fills. ReverseProxy still flushes
+		// every write of a response with no Content-Length (chunked exports,
+		// server-sent events), so streaming keeps working without paying a
+		// flush syscall on every small JSON response.
+		FlushInterval: 0,
+		BufferPool:    proxyBuffers,
 		ErrorHandler:  b.proxyError,
 		ErrorLog:      zap.NewStdLog(b.log.Named("proxy")),
 	}
@@ -294,6 +300,15 @@ func (b *binding) newTransport(caFile, field string) (*http.Transport, error) {
 		DisableCompression:    true,
 	}, nil
 }
+
+// proxyBuffers recycles the 32 KiB copy buffers; without it every proxied
+// response allocates one.
+var proxyBuffers = &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
+func (b *bufferPool) Put(x []byte) { b.p.Put(&x) }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
