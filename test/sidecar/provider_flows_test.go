@@ -97,17 +97,36 @@ func TestProviderRefreshTokenRotation(t *testing.T) {
 	}
 }
 
+// TestProviderCIBA runs the whole CIBA flow once per client authentication
+// method against one provider: the confidential ones only, since CIBA needs an
+// authenticated client (the provider does not register it for none). The rows
+// run in parallel because each spends most of its time waiting for the
+// simulated device, not on CPU.
 func TestProviderCIBA(t *testing.T) {
 	p := startProvider(t, oidctest.Options{AccessTokenTTL: 60 * time.Second, CIBAApproveDelay: 3 * time.Second})
+	for _, method := range authMethods {
+		t.Run(method, func(t *testing.T) {
+			t.Parallel()
+			testCIBA(t, p, method)
+		})
+	}
+}
+
+// testCIBA drives one sidecar through CIBA with one client authentication
+// method; the method matters at both the backchannel authentication endpoint
+// and the token endpoint, so the approved rows cover both.
+func testCIBA(t *testing.T, p *provider, method string) {
 	sec := newSecrets(t)
-	auth, _, clientID := p.clientAuth(sec, config.AuthClientSecretBasic)
+	auth, key, clientID := p.clientAuth(sec, method)
 	b := p.binding("ciba", config.Grant{Type: config.GrantCIBA, CIBA: &config.CIBAGrant{
 		AuthorizeURL: p.BackchannelAuthenticationEndpoint,
 		Purpose:      "dpv:FraudPreventionAndDetection#sim-swap",
 		MaxWait:      config.Duration{Duration: time.Second},
-	}}, auth, nil)
+	}}, auth, key)
 	sc := startSidecar(t, newConfig(t, b), waitLive)
-	call := func(hint string) func() reply {
+	// call takes the subtest's t: a failed app call must stop that subtest,
+	// not the parent from another goroutine.
+	call := func(t *testing.T, hint string) func() reply {
 		return func() reply {
 			return appCall(t, http.MethodGet, sc.url("ciba", "/resource"), http.Header{"X-Login-Hint": {hint}}, nil)
 		}
@@ -115,7 +134,7 @@ func TestProviderCIBA(t *testing.T) {
 	notPending := func(r reply) bool { return r.status != http.StatusServiceUnavailable }
 
 	t.Run("approved after the wait", func(t *testing.T) {
-		first, last := pollUntil(t, 30*time.Second, call("tel:+34666666666"), notPending)
+		first, last := pollUntil(t, 30*time.Second, call(t, "tel:+34666666666"), notPending)
 		if first.status != http.StatusServiceUnavailable || first.str("error") != "authorization_pending" {
 			t.Errorf("first call: want 503 authorization_pending (approval takes 3s, maxWait is 1s), got %v", first)
 		} else if ra, err := strconv.Atoi(first.header.Get("Retry-After")); err != nil || ra < 1 {
@@ -133,27 +152,27 @@ func TestProviderCIBA(t *testing.T) {
 		}
 	})
 	t.Run("second subscriber gets its own token", func(t *testing.T) {
-		_, last := pollUntil(t, 30*time.Second, call("tel:+34677777777"), notPending)
+		_, last := pollUntil(t, 30*time.Second, call(t, "tel:+34677777777"), notPending)
 		checkAccepted(t, last, clientID, "Bearer")
 		if last.str("sub") != "tel:+34677777777" {
 			t.Errorf("sub = %q, want tel:+34677777777", last.str("sub"))
 		}
 		// The first subscriber's token is still cached and still theirs.
-		again := call("tel:+34666666666")()
+		again := call(t, "tel:+34666666666")()
 		checkAccepted(t, again, clientID, "Bearer")
 		if again.str("sub") != "tel:+34666666666" {
 			t.Errorf("first subscriber now sees sub %q", again.str("sub"))
 		}
 	})
 	t.Run("denied", func(t *testing.T) {
-		_, last := pollUntil(t, 30*time.Second, call("tel:+34000000000"), notPending)
+		_, last := pollUntil(t, 30*time.Second, call(t, "tel:+34000000000"), notPending)
 		if last.status != http.StatusForbidden || last.str("error") != "access_denied" {
 			t.Errorf("want 403 access_denied, got %v", last)
 		}
 	})
 	for _, hint := range []string{"tel:12345", "mailto:a@b", "ipport:999.1.1.1"} {
 		t.Run("bad hint "+hint, func(t *testing.T) {
-			r := call(hint)()
+			r := call(t, hint)()
 			if r.status != http.StatusBadRequest || r.str("error") != "invalid_login_hint" {
 				t.Errorf("want 400 invalid_login_hint, got %v", r)
 			}
@@ -178,6 +197,10 @@ func signSubject(t *testing.T, key crypto.Signer, claims jwt.MapClaims) string {
 	return s
 }
 
+// exchangeAuthMethods: RFC 8693 and Tapkey exchange are registered for every
+// client the provider has, public ones included.
+var exchangeAuthMethods = []string{config.AuthClientSecretBasic, config.AuthClientSecretPost, config.AuthPrivateKeyJWT, config.AuthNone}
+
 func TestProviderTokenExchangeFile(t *testing.T) {
 	p := startProvider(t, oidctest.Options{AccessTokenTTL: 60 * time.Second})
 	now := time.Now()
@@ -185,15 +208,23 @@ func TestProviderTokenExchangeFile(t *testing.T) {
 		return jwt.MapClaims{"iss": p.SubjectTokenIssuer, "aud": p.SubjectTokenAudience, "sub": "svc-checkout",
 			"iat": now.Unix(), "exp": exp.Unix(), "jti": uuid.NewString()}
 	}
-	tests := []struct {
+	type row struct {
 		name       string
+		auth       string
 		token      string // empty: no file
 		wantDetail []string
-	}{
-		{name: "valid", token: signSubject(t, p.subjectKey, claims(now.Add(10*time.Minute)))},
-		{name: "expired", token: signSubject(t, p.subjectKey, claims(now.Add(-time.Minute))), wantDetail: []string{"subjectToken.file", "expired"}},
-		{name: "missing file", wantDetail: []string{"subjectToken.file", "no such file"}},
 	}
+	var tests []row
+	// A valid subject token goes to the provider, so it runs with every
+	// client authentication; the broken ones fail inside the sidecar before
+	// any request, where the method makes no difference.
+	for _, method := range exchangeAuthMethods {
+		tests = append(tests, row{name: "valid/" + method, auth: method, token: signSubject(t, p.subjectKey, claims(now.Add(10*time.Minute)))})
+	}
+	tests = append(tests,
+		row{name: "expired", auth: config.AuthClientSecretBasic, token: signSubject(t, p.subjectKey, claims(now.Add(-time.Minute))), wantDetail: []string{"subjectToken.file", "expired"}},
+		row{name: "missing file", auth: config.AuthClientSecretBasic, wantDetail: []string{"subjectToken.file", "no such file"}},
+	)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sec := newSecrets(t)
@@ -201,14 +232,14 @@ func TestProviderTokenExchangeFile(t *testing.T) {
 			if tt.token != "" {
 				sec.file("partner-token", tt.token)
 			}
-			auth, _, clientID := p.clientAuth(sec, config.AuthClientSecretBasic)
+			auth, key, clientID := p.clientAuth(sec, tt.auth)
 			b := p.binding("xchg", config.Grant{Type: config.GrantTokenExchange, TokenExchange: &config.TokenExchange{
 				GrantType:          config.TokenExchangeRFC8693,
 				SubjectTokenType:   "urn:ietf:params:oauth:token-type:jwt",
 				RequestedTokenType: "urn:ietf:params:oauth:token-type:access_token",
 				Audience:           p.Resource,
 				SubjectToken:       config.SubjectSource{File: file},
-			}}, auth, nil)
+			}}, auth, key)
 			wait := waitStartup
 			if tt.wantDetail != nil {
 				wait = waitLive
@@ -242,10 +273,13 @@ func TestProviderTokenExchangeFile(t *testing.T) {
 
 // TestProviderTokenExchangeMint: the sidecar is the identity provider the
 // partner trusts; it signs a per-user subject JWT (sub from X-User) and
-// exchanges it, for RFC 8693 and for Tapkey.
+// exchanges it, for RFC 8693 and for Tapkey, with every client authentication.
+// A binding has one privateKey, so with private_key_jwt that key signs both
+// the client assertion and the subject token: the provider trusts one RSA key
+// for both.
 func TestProviderTokenExchangeMint(t *testing.T) {
-	p := startProvider(t, oidctest.Options{AccessTokenTTL: 60 * time.Second})
-	tests := []struct {
+	p := startProviderOneKey(t, oidctest.Options{AccessTokenTTL: 60 * time.Second})
+	grants := []struct {
 		name  string
 		grant config.TokenExchange
 	}{
@@ -263,13 +297,25 @@ func TestProviderTokenExchangeMint(t *testing.T) {
 			SubjectToken:       config.SubjectSource{Mint: &config.MintSubject{Issuer: p.SubjectTokenIssuer, Audience: p.TapkeyAudience}},
 		}},
 	}
+	type row struct {
+		name, auth string
+		grant      config.TokenExchange
+	}
+	var tests []row
+	for _, g := range grants {
+		for _, method := range exchangeAuthMethods {
+			tests = append(tests, row{name: g.name + "/" + method, auth: method, grant: g.grant})
+		}
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sec := newSecrets(t)
-			auth, _, clientID := p.clientAuth(sec, config.AuthClientSecretBasic)
+			auth, key, clientID := p.clientAuth(sec, tt.auth)
+			if key == nil {
+				key = &config.PrivateKey{File: sec.key("idp-key.pem", p.subjectKey)}
+			}
 			g := tt.grant
-			b := p.binding("mint", config.Grant{Type: config.GrantTokenExchange, Scopes: []string{"read:user"}, TokenExchange: &g},
-				auth, &config.PrivateKey{File: sec.key("idp-key.pem", p.subjectKey)})
+			b := p.binding("mint", config.Grant{Type: config.GrantTokenExchange, Scopes: []string{"read:user"}, TokenExchange: &g}, auth, key)
 			sc := startSidecar(t, newConfig(t, b), waitLive)
 			for _, user := range []string{"alice", "bob", "alice"} {
 				r := appCall(t, http.MethodGet, sc.url("mint", "/resource"), http.Header{"X-User": {user}}, nil)

@@ -21,9 +21,23 @@ type provider struct {
 
 func startProvider(t *testing.T, opts oidctest.Options) *provider {
 	t.Helper()
-	p := &provider{clientKey: ecKey(t), subjectKey: rsaKey(t)}
-	opts.ClientPublicKey = p.clientKey.Public()
-	opts.SubjectTokenPublicKey = p.subjectKey.Public()
+	return startProviderKeys(t, opts, ecKey(t), rsaKey(t))
+}
+
+// startProviderOneKey starts a provider that trusts one RSA key both for
+// private_key_jwt assertions and for subject tokens, for bindings whose single
+// privateKey does both jobs.
+func startProviderOneKey(t *testing.T, opts oidctest.Options) *provider {
+	t.Helper()
+	k := rsaKey(t)
+	return startProviderKeys(t, opts, k, k)
+}
+
+func startProviderKeys(t *testing.T, opts oidctest.Options, clientKey, subjectKey crypto.Signer) *provider {
+	t.Helper()
+	p := &provider{clientKey: clientKey, subjectKey: subjectKey}
+	opts.ClientPublicKey = clientKey.Public()
+	opts.SubjectTokenPublicKey = subjectKey.Public()
 	p.Server = oidctest.Start(t, opts)
 	return p
 }
