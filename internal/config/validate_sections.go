@@ -1,0 +1,147 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Per-section checks of one binding, split from validate.go so each file
+// stays about one responsibility: this one knows the protocol rules.
+
+func (b *Binding) validateTokenExchange(p string, te *TokenExchange, errs *fieldErrors) {
+	switch te.GrantType {
+	case TokenExchangeRFC8693:
+		if te.SubjectTokenType == "" {
+			errs.add(p+".subjectTokenType", "required for RFC 8693 (for example urn:ietf:params:oauth:token-type:jwt)")
+		}
+	case TokenExchangeTapkey:
+		if te.Provider == "" {
+			errs.add(p+".provider", "required for the Tapkey token exchange grant")
+		}
+		if te.SubjectTokenType != "" && te.SubjectTokenType != "jwt" {
+			errs.add(p+".subjectTokenType", "must be \"jwt\" for the Tapkey grant, got %q", te.SubjectTokenType)
+		}
+		if te.Audience != "" && te.Audience != "tapkey_api" {
+			errs.add(p+".audience", "must be \"tapkey_api\" when set for the Tapkey grant, got %q", te.Audience)
+		}
+		if te.RequestedTokenType != "" && te.RequestedTokenType != "access_token" {
+			errs.add(p+".requestedTokenType", "must be \"access_token\" when set for the Tapkey grant, got %q", te.RequestedTokenType)
+		}
+	default:
+		errs.add(p+".grantType", "must be %q or %q, got %q", TokenExchangeRFC8693, TokenExchangeTapkey, te.GrantType)
+	}
+	s := te.SubjectToken
+	switch {
+	case s.File != "" && s.Mint != nil:
+		errs.add(p+".subjectToken", "set exactly one of file or mint, not both")
+	case s.File == "" && s.Mint == nil:
+		errs.add(p+".subjectToken", "set exactly one of file or mint")
+	case s.Mint != nil:
+		m := s.Mint
+		if m.Issuer == "" {
+			errs.add(p+".subjectToken.mint.issuer", "required")
+		}
+		if m.Audience == "" {
+			errs.add(p+".subjectToken.mint.audience", "required")
+		}
+		if m.Lifetime.Duration <= 0 {
+			errs.add(p+".subjectToken.mint.lifetime", "must be positive")
+		}
+		validateHeader(errs, p+".subjectToken.mint.subjectHeader", m.SubjectHeader)
+		if m.CacheSize < 1 {
+			errs.add(p+".subjectToken.mint.cacheSize", "must be at least 1")
+		}
+		if b.PrivateKey == nil {
+			errs.add(p+".subjectToken.mint", "requires privateKey to sign the subject token")
+		}
+	}
+}
+
+func (b *Binding) validateClientAuth(p string, errs *fieldErrors) {
+	a := b.ClientAuth
+	needsToken := b.Grant.Type != GrantNone && b.Grant.Type != ""
+	switch a.Method {
+	case AuthClientSecretBasic, AuthClientSecretPost:
+		requireFile(errs, p+".clientIDFile", a.ClientIDFile)
+		requireFile(errs, p+".clientSecretFile", a.ClientSecretFile)
+	case AuthPrivateKeyJWT:
+		requireFile(errs, p+".clientIDFile", a.ClientIDFile)
+		if b.PrivateKey == nil {
+			errs.add(p+".method", "private_key_jwt requires privateKey")
+		}
+	case AuthTLSClientAuth:
+		requireFile(errs, p+".clientIDFile", a.ClientIDFile)
+		requireFile(errs, p+".tlsCertFile", a.TLSCertFile)
+		requireFile(errs, p+".tlsKeyFile", a.TLSKeyFile)
+	case AuthNone:
+	case "":
+		if needsToken {
+			errs.add(p+".method", "required")
+		}
+	default:
+		errs.add(p+".method", "unsupported method %q (want client_secret_basic, client_secret_post, private_key_jwt, tls_client_auth or none)", a.Method)
+	}
+}
+
+func (b *Binding) validatePoP(p string, errs *fieldErrors) {
+	pp := b.PoP
+	if pp == nil {
+		return
+	}
+	switch pp.Type {
+	case PoPNone:
+	case PoPTAAP:
+		if b.PrivateKey == nil {
+			errs.add(p+".type", "taap requires privateKey to sign PoP tokens")
+		}
+		validateHeader(errs, p+".header", pp.Header)
+		seen := map[string]bool{}
+		for i, s := range pp.Sign {
+			f := fmt.Sprintf("%s.sign[%d]", p, i)
+			switch {
+			case s == "":
+				errs.add(f, "must not be empty")
+			case seen[strings.ToLower(s)]:
+				errs.add(f, "%q is listed twice", s)
+			case s != "uri" && s != "http-method" && s != "body" && !headerRE.MatchString(s):
+				errs.add(f, "must be uri, http-method, body or a header name, got %q", s)
+			}
+			seen[strings.ToLower(s)] = true
+		}
+		if pp.Lifetime.Duration <= 0 {
+			errs.add(p+".lifetime", "must be positive")
+		} else if pp.Lifetime.Duration > MaxPoPLifetime {
+			errs.add(p+".lifetime", "must be <= %s, got %s", MaxPoPLifetime, pp.Lifetime.Duration)
+		} else if pp.Lifetime.Duration%time.Second != 0 {
+			errs.add(p+".lifetime", "must be whole seconds (iat/exp are in seconds), got %s", pp.Lifetime.Duration)
+		}
+	case PoPDPoP:
+		if len(pp.Sign) > 0 {
+			errs.add(p+".sign", "only applies to taap")
+		}
+	default:
+		errs.add(p+".type", "must be none, taap or dpop, got %q", pp.Type)
+	}
+	if pp.MaxBodyBytes < 0 {
+		errs.add(p+".maxBodyBytes", "must be positive, got %d", pp.MaxBodyBytes)
+	}
+}
+
+func (b *Binding) validateOAuth1(p string, o *OAuth1, errs *fieldErrors) {
+	requireFile(errs, p+".consumerKeyFile", o.ConsumerKeyFile)
+	switch o.SignatureMethod {
+	case OAuth1HMACSHA1, OAuth1HMACSHA256, OAuth1Plaintext:
+		requireFile(errs, p+".consumerSecretFile", o.ConsumerSecretFile)
+	case OAuth1RSASHA1, OAuth1RSASHA256:
+		if b.PrivateKey == nil {
+			errs.add(p+".signatureMethod", "%s requires privateKey (an RSA key); an HMAC secret cannot sign RSA", o.SignatureMethod)
+		}
+	default:
+		errs.add(p+".signatureMethod", "must be HMAC-SHA1, HMAC-SHA256, RSA-SHA1, RSA-SHA256 or PLAINTEXT, got %q", o.SignatureMethod)
+	}
+	if (o.TokenFile == "") != (o.TokenSecretFile == "") && o.SignatureMethod != OAuth1RSASHA1 && o.SignatureMethod != OAuth1RSASHA256 {
+		errs.add(p+".tokenSecretFile", "tokenFile and tokenSecretFile must be set together for three-legged signing")
+	}
+}
+
