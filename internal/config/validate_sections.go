@@ -144,4 +144,3 @@ func (b *Binding) validateOAuth1(p string, o *OAuth1, errs *fieldErrors) {
 		errs.add(p+".tokenSecretFile", "tokenFile and tokenSecretFile must be set together for three-legged signing")
 	}
 }
-
