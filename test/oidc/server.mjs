@@ -9,6 +9,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
+import { createServer as createTLSServer } from 'node:https';
 
 import { exportJWK, generateKeyPair } from 'jose';
 import Provider, { errors } from 'oidc-provider';
@@ -19,6 +20,7 @@ import {
   loadConfig, GRANT_CIBA, GRANT_PASSWORD, GRANT_TAPKEY, GRANT_TOKEN_EXCHANGE,
 } from './lib/config.mjs';
 import { FIXED_TTL, NO_REFRESH, registerCustomGrants } from './lib/grants.mjs';
+import { clientAuthMethods, mtlsFeature } from './lib/mtls.mjs';
 import { resourceEndpoint } from './lib/resource.mjs';
 
 // oidc-provider prints its notices with console.info; stdout is reserved for
@@ -45,13 +47,20 @@ async function main() {
   // Listen first: with port 0 the issuer (which embeds the port) is only known
   // once the socket is bound.
   let handler = (_req, res) => { res.statusCode = 503; res.end(); };
-  const server = createServer((req, res) => handler(req, res));
+  const listener = (req, res) => handler(req, res);
+  // With cfg.tls the server speaks HTTPS and requests (but does not require)
+  // a client certificate; tls_client_auth decides per request.
+  const server = cfg.tls
+    ? createTLSServer({
+      cert: cfg.tls.cert, key: cfg.tls.key, ca: cfg.tls.clientCA, requestCert: true, rejectUnauthorized: false,
+    }, listener)
+    : createServer(listener);
   await new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(cfg.port, cfg.host, resolve);
   });
   const { port } = server.address();
-  const issuer = `http://${cfg.host}:${port}`;
+  const issuer = `${cfg.tls ? 'https' : 'http'}://${cfg.host}:${port}`;
 
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
   const signingKey = { ...(await exportJWK(privateKey)), alg: 'RS256', use: 'sig', kid: 'test-rs256' };
@@ -59,6 +68,7 @@ async function main() {
 
   const provider = new Provider(issuer, {
     clients: cfg.clients.map(clientMetadata),
+    clientAuthMethods: clientAuthMethods(cfg),
     jwks: { keys: [signingKey] },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     async findAccount(_ctx, sub) {
@@ -76,6 +86,7 @@ async function main() {
         requireNonce: () => cfg.dpop.requireNonce === true,
       },
       ciba: cibaFeature(cfg),
+      mTLS: mtlsFeature(cfg),
       resourceIndicators: {
         enabled: true,
         defaultResource: async (_ctx, _client, oneOf) => oneOf ?? cfg.resource,

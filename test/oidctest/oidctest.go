@@ -6,7 +6,8 @@
 // The provider supports client_credentials, password, refresh_token, CIBA
 // poll mode, RFC 8693 and Tapkey token exchange, DPoP (optionally with
 // nonces), and client authentication with client_secret_basic,
-// client_secret_post, private_key_jwt and none. Its /resource endpoint
+// client_secret_post, private_key_jwt and none; with Options.MTLS it serves
+// HTTPS and also accepts tls_client_auth (RFC 8705). Its /resource endpoint
 // validates the access tokens it issued (Bearer and DPoP).
 package oidctest
 
@@ -90,6 +91,11 @@ type Options struct {
 	// (default https://api.partner.example/); ResourceScopes its scopes.
 	Resource       string
 	ResourceScopes []string
+	// MTLS serves the provider over HTTPS with a generated CA (Server.MTLS)
+	// and registers Server.MTLSClient, which authenticates with
+	// tls_client_auth (RFC 8705) using the CA-issued certificate
+	// CN=MTLSClientCN. Off by default: plain HTTP, no extra client.
+	MTLS bool
 }
 
 // Client is one registered client.
@@ -110,6 +116,9 @@ type Server struct {
 	ResourceEndpoint string
 
 	BasicClient, PostClient, PrivateKeyJWTClient, PublicClient Client
+	// MTLSClient and MTLS are set only with Options.MTLS.
+	MTLSClient Client
+	MTLS       *MTLS
 
 	// ClientKey signs private_key_jwt assertions (nil when the caller passed
 	// ClientPublicKey); ClientKeyID/ClientKeyAlg are its kid and alg.
@@ -150,6 +159,7 @@ type serverConfig struct {
 	DPoP               dpopConfig     `json:"dpop"`
 	TokenExchange      verifierConfig `json:"tokenExchange"`
 	Tapkey             verifierConfig `json:"tapkey"`
+	TLS                *tlsConfig     `json:"tls,omitempty"`
 }
 
 type clientConfig struct {
@@ -157,6 +167,7 @@ type clientConfig struct {
 	ClientSecret string        `json:"client_secret,omitempty"`
 	AuthMethod   string        `json:"token_endpoint_auth_method"`
 	JWKS         *jwksDocument `json:"jwks,omitempty"`
+	SubjectDN    string        `json:"tls_client_auth_subject_dn,omitempty"`
 }
 
 type userConfig struct {
@@ -313,6 +324,15 @@ func resolve(opts Options) (*Server, *serverConfig, error) {
 		DPoP:          dpopConfig{RequireNonce: opts.DPoPNonceRequired},
 		TokenExchange: verifierConfig{JWKS: subjectJWKS, Issuer: s.SubjectTokenIssuer, Audience: s.SubjectTokenAudience},
 		Tapkey:        verifierConfig{Provider: s.TapkeyProvider, JWKS: subjectJWKS, Issuer: s.SubjectTokenIssuer, Audience: s.TapkeyAudience},
+	}
+	if opts.MTLS {
+		m, tlsCfg, err := newMTLS()
+		if err != nil {
+			return nil, nil, err
+		}
+		s.MTLS, cfg.TLS = m, tlsCfg
+		s.MTLSClient = Client{ID: "mtls-client", AuthMethod: AuthTLSClient}
+		cfg.Clients = append(cfg.Clients, clientConfig{ClientID: s.MTLSClient.ID, AuthMethod: AuthTLSClient, SubjectDN: "CN=" + MTLSClientCN})
 	}
 	return s, cfg, nil
 }

@@ -89,6 +89,11 @@ func Start(t testing.TB, opts Options) *Server {
 	if err := stageServer(src, deps, dir); err != nil {
 		t.Fatal(err)
 	}
+	if srv.MTLS != nil {
+		if err := srv.MTLS.writeFiles(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cfgPath, err := writeConfig(dir, cfg)
 	if err != nil {
 		t.Fatal(err)
