@@ -10,8 +10,9 @@
 package v1alpha1
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/scheme"
 )
 
 var (
@@ -19,12 +20,16 @@ var (
 	GroupVersion = schema.GroupVersion{Group: "oauth.injector.dev", Version: "v1alpha1"}
 
 	// SchemeBuilder registers the package's types with a runtime.Scheme.
-	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+	// It uses apimachinery rather than controller-runtime's helper so the
+	// API package stays importable with apimachinery alone.
+	SchemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
 
 	// AddToScheme adds the package's types to a scheme.
 	AddToScheme = SchemeBuilder.AddToScheme
 )
 
-func init() {
-	SchemeBuilder.Register(&OAuthClientBinding{}, &OAuthClientBindingList{})
+func addKnownTypes(s *runtime.Scheme) error {
+	s.AddKnownTypes(GroupVersion, &OAuthClientBinding{}, &OAuthClientBindingList{})
+	metav1.AddToGroupVersion(s, GroupVersion)
+	return nil
 }

@@ -108,7 +108,7 @@ func TestRunOpenLoopCount(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
 		hdr.Store(r.Header.Get("X-Bench"))
-		w.Write([]byte("ok"))
+		_, _ = w.Write([]byte("ok"))
 	}))
 	defer srv.Close()
 	res, err := Run(context.Background(), Config{URL: srv.URL, Concurrency: 4, Duration: 500 * time.Millisecond,
@@ -134,7 +134,7 @@ func TestRunCountsFailures(t *testing.T) {
 			http.Error(w, "no", http.StatusBadGateway)
 			return
 		}
-		w.Write([]byte("ok"))
+		_, _ = w.Write([]byte("ok"))
 	}))
 	res, err := Run(context.Background(), Config{URL: srv.URL, Concurrency: 1, Duration: 200 * time.Millisecond, Rate: 50, Timeout: 30 * time.Second})
 	srv.Close()

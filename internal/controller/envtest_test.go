@@ -53,7 +53,7 @@ func runTests(m *testing.M) int {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		return m.Run()
 	}
-	var logOut io.Writer = io.Discard
+	logOut := io.Writer(io.Discard)
 	if testing.Verbose() {
 		logOut = os.Stderr
 	}

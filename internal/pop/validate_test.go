@@ -189,7 +189,7 @@ func TestValidatorSettings(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := tt.v.Validate(tok, r)
-			if !errors.Is(err, tt.want) && !(tt.want == nil && err == nil) {
+			if !errors.Is(err, tt.want) && (tt.want != nil || err != nil) {
 				t.Fatalf("error %v, want %v", err, tt.want)
 			}
 		})

@@ -275,7 +275,7 @@ func TestOutage(t *testing.T) {
 	}
 	// The next failure starts from MinBackoff again.
 	h.clock.Set(t0.Add(211*time.Second + 156*time.Second))
-	h.c.Token(context.Background(), "")
+	_, _ = h.c.Token(context.Background(), "")
 	h.fetch.next(t).answer(nil, errDown)
 	h.event(t)
 	if got, want := retryAt(h.c, ""), h.clock.Now().Add(time.Second); !got.Equal(want) {

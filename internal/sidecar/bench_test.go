@@ -101,7 +101,9 @@ func benchSidecar(b *testing.B, edit func(*config.Binding)) {
 	go func() { done <- srv.Run(ctx) }()
 	b.Cleanup(func() {
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			b.Errorf("sidecar Run: %v", err)
+		}
 	})
 	url := "http://" + srv.Addr("bench") + "/v1/things?limit=2"
 

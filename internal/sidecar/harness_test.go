@@ -74,7 +74,9 @@ func startSidecar(t *testing.T, cfg *config.Config, opts ...Option) *running {
 	r.admin = "http://" + srv.Addr("admin")
 	t.Cleanup(func() {
 		cancel()
-		<-r.done
+		if err := <-r.done; err != nil {
+			t.Errorf("sidecar Run: %v", err)
+		}
 	})
 	return r
 }

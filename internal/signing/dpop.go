@@ -47,7 +47,7 @@ func NewDPoPProverWithKey(k *ecdsa.PrivateKey) (*DPoPProver, error) {
 	}
 	if k.Curve != elliptic.P256() {
 		name := "unknown"
-		if k.Curve != nil && k.Curve.Params() != nil {
+		if k.Curve != nil && k.Params() != nil {
 			name = k.Curve.Params().Name
 		}
 		return nil, fmt.Errorf("dpop: ES256 needs a P-256 key, got curve %s", name)

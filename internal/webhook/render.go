@@ -115,7 +115,7 @@ func (r *renderer) file(secret v1alpha1.SecretName, key v1alpha1.SecretKey) stri
 		r.fail(fmt.Errorf("key %q of Secret %q: must be a plain file name", k, s))
 	}
 	if s == "" || strings.Contains(s, "/") {
-		r.fail(fmt.Errorf("Secret name %q: must be a DNS subdomain", s))
+		r.fail(fmt.Errorf("secret name %q: must be a DNS subdomain", s))
 	}
 	if _, ok := r.secrets[s]; !ok {
 		r.secrets[s] = map[string]bool{}

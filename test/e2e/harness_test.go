@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/pem"
@@ -340,13 +339,4 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func(ctx 
 	if err := framework.Eventually(context.Background(), timeout, 200*time.Millisecond, cond); err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
-}
-
-// indent prefixes every line, for embedding logs in failure messages.
-func indent(s string) string {
-	var b bytes.Buffer
-	for _, l := range strings.Split(s, "\n") {
-		b.WriteString("    " + l + "\n")
-	}
-	return b.String()
 }

@@ -92,6 +92,7 @@ func TestExamplesApply(t *testing.T) {
 					bindings++
 				}
 				// Server-side apply, as `kubectl apply --server-side` would.
+				//nolint:staticcheck // SA1019: Client.Apply needs typed apply configurations; these are arbitrary example YAMLs.
 				if err := s.client.Patch(context.Background(), u, client.Apply, client.FieldOwner("e2e"), client.ForceOwnership); err != nil {
 					t.Errorf("applying %s %s: %v", u.GetKind(), u.GetName(), err)
 				}
