@@ -154,6 +154,9 @@ func TestDemoTAAPExample(t *testing.T) {
 	s.materialize(t, p, sc, root)
 	var env []string
 	for _, e := range sc.Env {
+		if e.ValueFrom != nil {
+			t.Fatalf("sidecar env %s uses valueFrom; the contract passes the config by value", e.Name)
+		}
 		v := e.Value
 		if e.Name == webhook.ConfigEnv {
 			v = rewriteConfig(t, v, root, adminPort)
@@ -165,7 +168,12 @@ func TestDemoTAAPExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = proc.Stop(10 * time.Second) }()
+	stopped := false
+	defer func() {
+		if !stopped {
+			_ = proc.Stop(10 * time.Second)
+		}
+	}()
 	startup := fmt.Sprintf("http://127.0.0.1:%d%s", adminPort, sc.StartupProbe.HTTPGet.Path)
 	eventually(t, 60*time.Second, "sidecar startup probe", func(ctx context.Context) (bool, error) {
 		if exited, werr := proc.Exited(); exited {
@@ -180,9 +188,20 @@ func TestDemoTAAPExample(t *testing.T) {
 	})
 	say("startup probe passed: the sidecar holds an access token and an ID token (the token call carried a PoP)")
 
-	appURL := fmt.Sprintf("http://127.0.0.1:%d", listenPort)
+	// The app uses the URL the webhook put into its env.
+	var appURL string
+	for _, e := range p.Spec.Containers[0].Env {
+		if e.Name == webhook.EnvVarName(binding.GetName()) {
+			appURL = e.Value
+		}
+	}
+	if appURL != fmt.Sprintf("http://127.0.0.1:%d", listenPort) {
+		t.Fatalf("app env %s = %q, want the binding's listen port %d", webhook.EnvVarName(binding.GetName()), appURL, listenPort)
+	}
 	req, _ := http.NewRequest(http.MethodPost, appURL+"/v1/devices/sim-swap?msisdn=+14255550100", strings.NewReader(`{"maxAge":240}`))
 	req.Header.Set("Content-Type", "application/json")
+	// What the app sends as credentials must never reach the partner.
+	req.Header.Set("Authorization", "Bearer app-must-not-leak")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -203,8 +222,22 @@ func TestDemoTAAPExample(t *testing.T) {
 	if !v.PoP || !v.AccessToken || !v.IDToken || !v.BodySigned {
 		t.Fatalf("partner verified %+v", v)
 	}
+	if echo.Method != http.MethodPost || echo.URI != "/v1/devices/sim-swap?msisdn=+14255550100" || echo.Body != `{"maxAge":240}` {
+		t.Fatalf("partner saw %s %s %q", echo.Method, echo.URI, echo.Body)
+	}
 	say("app -> POST %s/v1/devices/sim-swap: the partner answered 200 and verified a PoP over %q (jti %s), the Bearer access token and the X-Auth-Originator ID token; it saw %s %s with body %s",
 		appURL, v.EHTS, v.JTI, echo.Method, echo.URI, echo.Body)
+
+	stopped = true
+	if err := proc.Stop(10 * time.Second); err != nil {
+		t.Fatalf("injector did not shut down cleanly on SIGTERM: %v\n%s", err, tail(proc.LogPath, 20))
+	}
+	// Stop tolerates death by signal; the sidecar must drain and exit 0 so
+	// the kubelet does not record a failure.
+	if _, werr := proc.Exited(); werr != nil {
+		t.Fatalf("injector exit after SIGTERM: %v, want status 0", werr)
+	}
+	say("SIGTERM: the sidecar drained and exited 0")
 }
 
 func keys(m map[string]*corev1.Secret) []string {
