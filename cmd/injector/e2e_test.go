@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/oauth-injector/oauth-injector/internal/pop"
 	"github.com/oauth-injector/oauth-injector/internal/taapsim"
+	"github.com/oauth-injector/oauth-injector/internal/testutil"
 )
 
 // These tests drive the built binary, not the packages: they prove the CLI
@@ -82,17 +82,8 @@ func newEnv(t *testing.T) *env {
 	return &env{dir: dir, key: key, sim: sim, simURL: srv.URL}
 }
 
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 func (e *env) config(t *testing.T) (cfg string, dataPort, adminPort int) {
-	dataPort, adminPort = freePort(t), freePort(t)
+	dataPort, adminPort = testutil.FreePort(t), testutil.FreePort(t)
 	cfg = fmt.Sprintf(`{
   "version": "v1",
   "admin": {"listen": "127.0.0.1:%[3]d"},

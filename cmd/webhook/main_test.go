@@ -10,7 +10,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -29,6 +28,7 @@ import (
 
 	"github.com/oauth-injector/oauth-injector/api/v1alpha1"
 	"github.com/oauth-injector/oauth-injector/internal/controller"
+	"github.com/oauth-injector/oauth-injector/internal/testutil"
 )
 
 func TestFlagErrors(t *testing.T) {
@@ -64,16 +64,6 @@ func TestResources(t *testing.T) {
 	if r.Requests.Cpu().String() != "20m" || r.Limits.Memory().String() != "128Mi" || !r.Requests.Memory().IsZero() {
 		t.Errorf("resources = %+v", r)
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // TestRunDevMode runs the binary's run() as the e2e tests and `make demo`
@@ -133,7 +123,7 @@ func TestRunDevMode(t *testing.T) {
 	}
 	mustCreate(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "oi-system"}})
 	mustCreate(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "app"}})
-	port, healthPort := freePort(t), freePort(t)
+	port, healthPort := testutil.FreePort(t), testutil.FreePort(t)
 	mustCreate(&admissionregistrationv1.MutatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: "rel-oauth-injector"},
 		Webhooks: []admissionregistrationv1.MutatingWebhook{{

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -26,17 +25,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/oauth-injector/oauth-injector/internal/certs"
+	"github.com/oauth-injector/oauth-injector/internal/testutil"
 )
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // TestManagerSelfCerts runs the whole manager as cmd/webhook builds it, in
 // self-certificate mode: the rotator must fill the Secret, patch the CA into
@@ -69,7 +59,7 @@ func TestManagerSelfCerts(t *testing.T) {
 	create(t, c, mwc)
 	t.Cleanup(func() { _ = c.Delete(context.Background(), mwc) })
 
-	port, healthPort := freePort(t), freePort(t)
+	port, healthPort := testutil.FreePort(t), testutil.FreePort(t)
 	certDir := filepath.Join(t.TempDir(), "certs")
 	mctx, cancel := context.WithCancel(ctx)
 	mgr, err := NewManager(mctx, cfg, ManagerOptions{

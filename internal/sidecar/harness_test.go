@@ -3,7 +3,6 @@ package sidecar
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,19 +14,8 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/oauth-injector/oauth-injector/internal/config"
+	"github.com/oauth-injector/oauth-injector/internal/testutil"
 )
-
-// freePort asks the kernel for an unused port. Binding validation rejects
-// port 0, so tests pick a concrete one.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // writeFiles writes name→content into a fresh directory and returns it.
 func writeFiles(t *testing.T, files map[string]string) string {
@@ -53,10 +41,10 @@ type running struct {
 func startSidecar(t *testing.T, cfg *config.Config, opts ...Option) *running {
 	t.Helper()
 	cfg.Version = config.Version
-	cfg.Admin.Listen = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	cfg.Admin.Listen = "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
 	for i := range cfg.Bindings {
 		if cfg.Bindings[i].ListenPort == 0 {
-			cfg.Bindings[i].ListenPort = freePort(t)
+			cfg.Bindings[i].ListenPort = testutil.FreePort(t)
 		}
 	}
 	cfg.SetDefaults()

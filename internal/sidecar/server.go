@@ -22,6 +22,10 @@ import (
 	"github.com/oauth-injector/oauth-injector/internal/config"
 )
 
+// dataPlaneHost is fixed: the data plane must never be reachable from
+// outside the pod, so no option can widen it.
+const dataPlaneHost = "127.0.0.1"
+
 // Server runs every binding of one config.
 type Server struct {
 	cfg      *config.Config
@@ -29,9 +33,6 @@ type Server struct {
 	metrics  *Metrics
 	bindings []*binding
 	draining atomic.Bool
-	// listenHost is 127.0.0.1 in production: the data plane must never be
-	// reachable from outside the pod.
-	listenHost string
 
 	// now is the clock seam for token expiry and refresh scheduling.
 	now func() time.Time
@@ -44,20 +45,14 @@ type Server struct {
 // Option adjusts a Server; used by tests.
 type Option func(*Server)
 
-// WithMetrics shares a metrics registry (tests read it directly).
-func WithMetrics(m *Metrics) Option { return func(s *Server) { s.metrics = m } }
-
 // WithClock replaces the clock used for token expiry and refresh decisions,
 // so tests can expire tokens without sleeping.
 func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
 
-// WithListenHost overrides 127.0.0.1 for the data-plane listeners.
-func WithListenHost(h string) Option { return func(s *Server) { s.listenHost = h } }
-
 // New validates nothing new (config.Parse already did) but loads every file,
 // key and certificate, so start-up fails fast with the field that is wrong.
 func New(cfg *config.Config, log *zap.Logger, opts ...Option) (*Server, error) {
-	s := &Server{cfg: cfg, log: log, listenHost: "127.0.0.1", addrs: map[string]string{}, ready: make(chan struct{})}
+	s := &Server{cfg: cfg, log: log, addrs: map[string]string{}, ready: make(chan struct{})}
 	for _, o := range opts {
 		o(s)
 	}
@@ -101,7 +96,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	for _, b := range s.bindings {
-		addr := net.JoinHostPort(s.listenHost, strconv.Itoa(b.cfg.ListenPort))
+		addr := net.JoinHostPort(dataPlaneHost, strconv.Itoa(b.cfg.ListenPort))
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			closeAll()

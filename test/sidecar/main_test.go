@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/oauth-injector/oauth-injector/internal/config"
+	"github.com/oauth-injector/oauth-injector/internal/testutil"
 )
 
 // injectorBin is the binary under test, built once by TestMain so every test
@@ -95,28 +96,15 @@ const (
 	waitLive    = "/livez"
 )
 
-// freePort asks the kernel for an unused loopback port. Another process may
-// take it before the sidecar binds it; the window is tiny and a clash shows
-// up as a clear "listen" error, not as a wrong result.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // newConfig assigns free ports to the bindings and fills the top level.
 func newConfig(t *testing.T, bindings ...config.Binding) *config.Config {
 	t.Helper()
 	for i := range bindings {
-		bindings[i].ListenPort = freePort(t)
+		bindings[i].ListenPort = testutil.FreePort(t)
 	}
 	return &config.Config{
 		Version:      config.Version,
-		Admin:        config.Admin{Listen: net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))},
+		Admin:        config.Admin{Listen: net.JoinHostPort("127.0.0.1", strconv.Itoa(testutil.FreePort(t)))},
 		Bindings:     bindings,
 		DrainTimeout: config.Duration{Duration: 5 * time.Second},
 	}
