@@ -5,6 +5,11 @@ SHELL := /usr/bin/env bash
 .SHELLFLAGS := -eu -o pipefail -c
 GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+# The commit time stamps image files and configs, so one commit gives one digest.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+# Images are REGISTRY/<name>:VERSION; the chart's default image.registry.
+REGISTRY ?= localhost:5000/oauth-injector
 LDFLAGS := -s -w -X github.com/oauth-injector/oauth-injector/internal/injectorcli.Version=$(VERSION)
 BIN := $(CURDIR)/bin
 TOOLS_ENV = $(shell ./hack/tools.sh env)
@@ -14,15 +19,24 @@ CONTROLLER_GEN ?= $(shell ./hack/tools.sh env | sed -n 's/^CONTROLLER_GEN=//p')
 GOLANGCI_LINT ?= $(shell ./hack/tools.sh env | sed -n 's/^GOLANGCI_LINT=//p')
 export KUBEBUILDER_ASSETS HELM
 
-.PHONY: all build tools generate verify-generated test test-go lint demo bench clean
+.PHONY: all build images push node-test tools generate verify-generated test test-go lint demo bench clean
 
 all: build
 
+# Every binary that goes into an image is static (no libc in the images).
 build:
 	@mkdir -p $(BIN)
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/injector ./cmd/injector
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/webhook ./cmd/webhook
-	$(GO) build -o $(BIN)/taapsim ./hack/taapsim
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/injector ./cmd/webhook ./hack/taapsim ./hack/demoapp ./hack/pause
+
+# OCI archives in bin/images (what the local node imports) without Docker.
+images: build
+	$(GO) run ./hack/images -bin $(BIN) -out $(BIN)/images -registry $(REGISTRY) \
+	  -version $(VERSION) -revision $(REVISION) -source-date-epoch $(SOURCE_DATE_EPOCH)
+
+# make push REGISTRY=registry.example.com/team (credentials: ~/.docker/config.json)
+push: build
+	$(GO) run ./hack/images -bin $(BIN) -out $(BIN)/images -registry $(REGISTRY) \
+	  -version $(VERSION) -revision $(REVISION) -source-date-epoch $(SOURCE_DATE_EPOCH) -push
 
 tools:
 	./hack/tools.sh all
