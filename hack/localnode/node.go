@@ -126,11 +126,11 @@ func Start(ctx context.Context, opts NodeOptions) (n *Node, err error) {
 		APIServerArgs: map[string][]string{
 			// Webhook Services are reached through their endpoints, as
 			// there is no kube-proxy to make ClusterIPs work.
-			"enable-aggregator-routing":      {"true"},
-			"kubelet-client-certificate":     {kcert},
-			"kubelet-client-key":             {kkey},
+			"enable-aggregator-routing":       {"true"},
+			"kubelet-client-certificate":      {kcert},
+			"kubelet-client-key":              {kkey},
 			"kubelet-preferred-address-types": {"InternalIP"},
-			"advertise-address":              {NodeIP},
+			"advertise-address":               {NodeIP},
 		},
 		ServiceAccountAdmission: true,
 	})
