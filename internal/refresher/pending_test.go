@@ -157,11 +157,37 @@ func TestPendingLimitKeepsServingCachedTokens(t *testing.T) {
 	busy := h.fetch.next(t)
 	cancel()
 	recv(t, gaveUp) // b's caller left; its fetch stays pending
-	h.clock.Set(t0.Add(9 * time.Minute)) // past a's refresh point, before expiry
+	// Past a's refresh point, before its expiry.
+	h.clock.Set(t0.Add(9 * time.Minute))
 	if got := h.cached(t, "a"); got != tok {
 		t.Fatalf("Token(a) = %v, want the cached token", got)
 	}
 	h.fetch.noMore(t, 2)
+	busy.answer(nil, errors.New("expired_token"))
+	h.event(t)
+}
+
+// TestRefusedSubjectsDoNotEvict: subjects refused by MaxPending leave no
+// entry behind, so however many of them arrive, cached tokens stay.
+func TestRefusedSubjectsDoNotEvict(t *testing.T) {
+	h := newHarness(t, Options{MaxSubjects: 2, MaxPending: 1})
+	a, b := tokenFor("a", t0, time.Hour), tokenFor("b", t0, time.Hour)
+	h.seed(t, "a", a)
+	h.seed(t, "b", b)
+	ctx, cancel := context.WithCancel(context.Background())
+	gaveUp := h.tokenAsync(ctx, "c")
+	busy := h.fetch.next(t)
+	cancel()
+	recv(t, gaveUp)
+	for i := range 10 {
+		if _, err := h.c.Token(context.Background(), fmt.Sprintf("refused-%d", i)); !errors.As(err, new(*PendingLimitError)) {
+			t.Fatalf("refused-%d: err = %v, want PendingLimitError", i, err)
+		}
+	}
+	if h.cached(t, "a") != a || h.cached(t, "b") != b {
+		t.Fatal("cached tokens changed")
+	}
+	h.fetch.noMore(t, 3)
 	busy.answer(nil, errors.New("expired_token"))
 	h.event(t)
 }

@@ -68,7 +68,8 @@ type Options struct {
 	// For CIBA each one is an authorization waiting for a subscriber, with
 	// a goroutine polling for it. A caller that would start one more gets
 	// *PendingLimitError; callers for a subject already pending join its
-	// fetch. The "" entry does not count.
+	// fetch. The "" entry does not count. Keep it <= MaxSubjects, so that
+	// every finished fetch's token finds a place in the LRU.
 	MaxPending int
 	// WaitLimit is how long a caller without a usable token waits for the
 	// fetch. 0 waits until the caller's context ends. >0 (CIBA maxWait)

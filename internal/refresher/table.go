@@ -33,7 +33,10 @@ var errStale = errors.New("refresher: stale entry")
 
 // subjectTable holds the per-subject entries. Each subject has at most one
 // entry, either in idle (an LRU bounded by Options.MaxSubjects) or, while a
-// fetch for it is in flight, in pending (bounded by Options.MaxPending).
+// fetch for it is in flight, in pending (bounded by Options.MaxPending). A
+// finished fetch's entry goes to the front of the LRU, so with MaxPending <=
+// MaxSubjects every result (a CIBA approval) finds room when it arrives and
+// stays until MaxSubjects more recently used subjects push it out.
 // Pending entries are outside the LRU so that a stream of other subjects can
 // never evict them: an evicted pending entry would start a second CIBA
 // authorization (a second consent prompt) when asked again, and drop the
@@ -53,8 +56,11 @@ func newSubjectTable(maxSubjects, maxPending int) (*subjectTable, error) {
 	return &subjectTable{idle: idle, pending: map[string]*entry{}, maxPending: maxPending}, nil
 }
 
-// get returns subject's entry, creating it if create is set. A hit marks an
-// idle entry as recently used unless peek.
+// get returns subject's entry. A hit marks an idle entry as recently used
+// unless peek. With create, a subject without one gets a new entry that is
+// not in the table yet: it enters through pin when its first fetch starts,
+// so a caller refused by MaxPending leaves nothing behind that could evict a
+// cached token. Two callers racing to create one are sorted out by pin.
 func (t *subjectTable) get(subject string, create, peek bool) (*entry, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -70,15 +76,13 @@ func (t *subjectTable) get(subject string, create, peek bool) (*entry, bool) {
 	if !create {
 		return nil, false
 	}
-	e := newEntry(subject)
-	t.idle.Add(subject, e)
-	return e, true
+	return newEntry(subject), true
 }
 
 // pin moves e into the pending table before its fetch starts. It fails with
-// *PendingLimitError when the table is full, and with errStale when e was
-// evicted and its subject has a newer entry. An evicted entry that nobody
-// replaced is taken back.
+// *PendingLimitError when the table is full, and with errStale when the
+// subject has another entry (e was evicted and replaced, or lost a creation
+// race). A new or evicted entry that nothing replaced is taken in.
 func (t *subjectTable) pin(e *entry) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
