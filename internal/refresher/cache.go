@@ -78,41 +78,38 @@ func (e *entry) signalLocked() {
 // is backing off after a failed fetch, Token returns *UnavailableError at
 // once instead of contacting the server.
 func (c *Cache) Token(ctx context.Context, subject string) (*oauth.Token, error) {
-	for {
-		tok, cl, err := c.tokenOrCall(ctx, subject)
-		switch {
-		case errors.Is(err, errStale):
-			continue // evicted meanwhile; the subject's current entry decides
-		case err != nil || cl == nil:
-			return tok, err
-		}
-		return c.wait(ctx, cl)
-	}
-}
-
-// tokenOrCall returns subject's usable token, or the fetch to wait for.
-func (c *Cache) tokenOrCall(ctx context.Context, subject string) (*oauth.Token, *call, error) {
 	e := c.entry(subject)
 	now := c.o.Now()
 	if h := e.hot.Load(); h != nil && (!h.refreshes || now.Before(h.refreshAt)) {
-		return h.tok, nil, nil
+		return h.tok, nil
 	}
 
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.usableLocked(now) {
+		tok := e.tok
 		if e.refreshes && !now.Before(e.refreshAt) && !now.Before(e.retryAt) {
 			// The token is still good whether or not a refresh can start
 			// (after Close, or with MaxPending fetches in flight).
 			_, _ = c.startFetchLocked(ctx, e)
 		}
-		return e.tok, nil, nil
+		e.mu.Unlock()
+		return tok, nil
 	}
 	if e.inflight == nil && now.Before(e.retryAt) {
-		return nil, nil, &UnavailableError{RetryAfter: retryAfter(e.retryAt.Sub(now)), Cause: e.lastErr}
+		err := &UnavailableError{RetryAfter: retryAfter(e.retryAt.Sub(now)), Cause: e.lastErr}
+		e.mu.Unlock()
+		return nil, err
 	}
 	cl, err := c.startFetchLocked(ctx, e)
-	return nil, cl, err
+	e.mu.Unlock()
+	if errors.Is(err, errStale) {
+		// e was evicted meanwhile; the subject's current entry decides.
+		return c.Token(ctx, subject)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c.wait(ctx, cl)
 }
 
 // startFetchLocked returns the subject's fetch in flight, starting one if

@@ -191,3 +191,24 @@ func TestRefusedSubjectsDoNotEvict(t *testing.T) {
 	busy.answer(nil, errors.New("expired_token"))
 	h.event(t)
 }
+
+// TestSubjectHerdOneFetch: callers racing for a subject nobody has asked for
+// yet share one fetch, even with a single pending slot: the losers of the
+// race to create its entry join the winner's fetch instead of being refused.
+func TestSubjectHerdOneFetch(t *testing.T) {
+	h := newHarness(t, Options{MaxSubjects: 4, MaxPending: 1})
+	const callers = 50
+	var results []<-chan result
+	for range callers {
+		results = append(results, h.tokenAsync(context.Background(), "tel:+34600000001"))
+	}
+	tok := tokenFor("t", t0, time.Hour)
+	h.fetch.next(t).answer(tok, nil)
+	for _, ch := range results {
+		if r := recv(t, ch); r.err != nil || r.tok != tok {
+			t.Fatalf("caller got %v, %v; want the one fetch's token", r.tok, r.err)
+		}
+	}
+	h.event(t)
+	h.fetch.noMore(t, 1)
+}
