@@ -2,6 +2,7 @@ package refresher
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -62,30 +63,6 @@ func (e *entry) signalLocked() {
 	e.changed = make(chan struct{})
 }
 
-// entry returns subject's entry, creating it if needed. PeekOrAdd makes the
-// creation atomic so two racing callers share one entry (and one fetch).
-func (c *Cache) entry(subject string) *entry {
-	if subject == "" {
-		return c.root
-	}
-	if e, ok := c.subjects.Get(subject); ok {
-		return e
-	}
-	ne := newEntry(subject)
-	if prev, found, _ := c.subjects.PeekOrAdd(subject, ne); found {
-		return prev
-	}
-	return ne
-}
-
-// peekEntry looks subject up without creating it or touching its recency.
-func (c *Cache) peekEntry(subject string) (*entry, bool) {
-	if subject == "" {
-		return c.root, true
-	}
-	return c.subjects.Peek(subject)
-}
-
 // Token returns a valid token for subject.
 //
 // It is safe for concurrent use. At most one fetch per subject is in flight
@@ -111,8 +88,9 @@ func (c *Cache) Token(ctx context.Context, subject string) (*oauth.Token, error)
 	if e.usableLocked(now) {
 		tok := e.tok
 		if e.refreshes && !now.Before(e.refreshAt) && !now.Before(e.retryAt) {
-			// After Close no refresh starts; the token is still good.
-			c.startFetchLocked(ctx, e)
+			// The token is still good whether or not a refresh can start
+			// (after Close, or with MaxPending fetches in flight).
+			_, _ = c.startFetchLocked(ctx, e)
 		}
 		e.mu.Unlock()
 		return tok, nil
@@ -122,29 +100,41 @@ func (c *Cache) Token(ctx context.Context, subject string) (*oauth.Token, error)
 		e.mu.Unlock()
 		return nil, err
 	}
-	cl := c.startFetchLocked(ctx, e)
+	cl, err := c.startFetchLocked(ctx, e)
 	e.mu.Unlock()
-	if cl == nil {
-		return nil, ErrClosed
+	if errors.Is(err, errStale) {
+		// e was evicted meanwhile; the subject's current entry decides.
+		return c.Token(ctx, subject)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return c.wait(ctx, cl)
 }
 
 // startFetchLocked returns the subject's fetch in flight, starting one if
-// there is none. It returns nil only when the Cache is closed.
-func (c *Cache) startFetchLocked(ctx context.Context, e *entry) *call {
+// there is none. It fails with ErrClosed after Close, *PendingLimitError when
+// MaxPending fetches are in flight, or errStale when e was evicted and
+// replaced.
+func (c *Cache) startFetchLocked(ctx context.Context, e *entry) (*call, error) {
 	if e.inflight != nil {
-		return e.inflight
+		return e.inflight, nil
+	}
+	if e != c.root {
+		if err := c.subjects.pin(e); err != nil {
+			return nil, err
+		}
 	}
 	cl := &call{done: make(chan struct{})}
 	prev := e.tok
 	// The goroutine needs e.mu to publish its result, so it cannot finish
 	// before e.inflight is set below.
 	if !c.goBackground(func() { c.fetch(ctx, e, cl, prev) }) {
-		return nil
+		c.subjects.unpin(e)
+		return nil, ErrClosed
 	}
 	e.inflight = cl
-	return cl
+	return cl, nil
 }
 
 func (c *Cache) wait(ctx context.Context, cl *call) (*oauth.Token, error) {
@@ -223,6 +213,9 @@ func (c *Cache) fetch(parent context.Context, e *entry, cl *call, prev *oauth.To
 		ev.Result, ev.Err = ResultError, err
 	}
 	e.inflight = nil
+	if e != c.root {
+		c.subjects.unpin(e)
+	}
 	close(cl.done)
 	e.signalLocked()
 	e.mu.Unlock()

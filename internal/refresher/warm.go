@@ -2,8 +2,12 @@ package refresher
 
 import (
 	"context"
+	"errors"
 	"time"
 )
+
+// closedChan is always ready: a warm loop given it passes again at once.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // Warm fetches subject's token in the background and keeps refreshing it
 // ahead of expiry, and again after an Invalidate, until ctx ends or the Cache
@@ -48,10 +52,16 @@ func (c *Cache) warmStep(ctx context.Context, subject string) (changed <-chan st
 	now := c.o.Now()
 	usable := e.usableLocked(now)
 	due := !usable || (e.refreshes && !now.Before(e.refreshAt))
+	var startErr error
 	if due && e.inflight == nil && !now.Before(e.retryAt) {
-		c.startFetchLocked(ctx, e)
+		_, startErr = c.startFetchLocked(ctx, e)
 	}
+	var limit *PendingLimitError
 	switch {
+	case errors.Is(startErr, errStale):
+		return closedChan, 0 // look the subject up again at once
+	case errors.As(startErr, &limit):
+		wake = limit.RetryAfter
 	case e.inflight != nil:
 		// Its completion signals changed.
 	case now.Before(e.retryAt):
