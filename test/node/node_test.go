@@ -383,3 +383,159 @@ func rootMountOptions(t *testing.T, pid int) string {
 	t.Fatalf("no / in /proc/%d/mountinfo", pid)
 	return ""
 }
+
+// One of the two webhook pods is killed while 50 annotated pods are
+// created: each pod is either injected or reported by the controller as
+// missed (status.missedPods and a MissedInjection Event); none is silently
+// admitted without the sidecar. The pods target no node, so 50 of them cost
+// only admission, not containers.
+func TestWebhookAvailability(t *testing.T) {
+	s := needSuite(t)
+	ctx := context.Background()
+	ns := s.namespace(t, "avail")
+	s.applyExample(t, ns)
+	webhooks, err := s.cs.CoreV1().Pods(releaseNS).List(ctx, metav1.ListOptions{LabelSelector: webhookLabel})
+	if err != nil || len(webhooks.Items) != 2 {
+		t.Fatalf("want 2 webhook pods: %v, %d", err, len(webhooks.Items))
+	}
+	t.Cleanup(func() {
+		if err := s.waitWebhooks(context.Background()); err != nil {
+			t.Errorf("webhook Deployment did not recover: %v", err)
+		}
+	})
+	const total = 50
+	injected, plain := 0, map[string]bool{}
+	for i := 0; i < total; i++ {
+		if i == 10 {
+			zero := int64(0)
+			victim := webhooks.Items[0].Name
+			if err := s.cs.CoreV1().Pods(releaseNS).Delete(ctx, victim, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("killed webhook pod %s before pod %d", victim, i)
+		}
+		p := appPod(ns, fmt.Sprintf("p%02d", i))
+		p.Spec.NodeSelector = map[string]string{"oauth.injector.dev/no-such-node": "true"}
+		out, err := s.cs.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("pod %d: %v (failurePolicy is Ignore: admission must not refuse)", i, err)
+		}
+		if out.Annotations[v1alpha1.AnnotationStatus] == v1alpha1.StatusInjected {
+			injected++
+		} else {
+			plain[out.Name] = true
+		}
+	}
+	eventually(t, 2*time.Minute, "the controller reports every uninjected pod", func(ctx context.Context) (bool, error) {
+		var b v1alpha1.OAuthClientBinding
+		if err := s.client.Get(ctx, clientKey(ns, "tmobile"), &b); err != nil {
+			return false, err
+		}
+		if int(b.Status.MissedPods) != len(plain) || int(b.Status.InjectedPods) != injected {
+			return false, fmt.Errorf("status injected=%d missed=%d, admission gave injected=%d plain=%d",
+				b.Status.InjectedPods, b.Status.MissedPods, injected, len(plain))
+		}
+		evs, err := s.cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		reported := map[string]bool{}
+		for _, e := range evs.Items {
+			if e.Reason == "MissedInjection" {
+				reported[e.InvolvedObject.Name] = true
+			}
+		}
+		for name := range plain {
+			if !reported[name] {
+				return false, fmt.Errorf("pod %s has no MissedInjection Event yet", name)
+			}
+		}
+		return true, nil
+	})
+	figure(t, "%d pods created while a webhook pod was killed: %d injected, %d not injected and all %d reported missed, 0 silent",
+		total, injected, len(plain), len(plain))
+}
+
+func (s *suite) waitWebhooks(ctx context.Context) error {
+	return localnodeEventually(ctx, 3*time.Minute, func(ctx context.Context) (bool, error) {
+		d, err := s.cs.AppsV1().Deployments(releaseNS).Get(ctx, releaseName, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		return d.Status.ReadyReplicas == 2, fmt.Errorf("ready %d/2", d.Status.ReadyReplicas)
+	})
+}
+
+// The real kubelet probes /startup, /readyz and /livez (its own probe
+// metrics count them), and /metrics on the admin port answers another pod.
+func TestProbesAndMetrics(t *testing.T) {
+	s := needSuite(t)
+	ctx := context.Background()
+	ns := s.namespace(t, "probes")
+	s.applyExample(t, ns)
+	s.createPod(t, appPod(ns, "app"))
+	p := s.waitRunning(t, ns, "app")
+
+	eventually(t, 2*time.Minute, "kubelet probe metrics for the sidecar", func(ctx context.Context) (bool, error) {
+		raw, err := s.cs.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes/" + nodeName() + "/proxy/metrics/probes").DoRaw(ctx)
+		if err != nil {
+			return false, err
+		}
+		var missing []string
+		for _, kind := range []string{"Startup", "Readiness", "Liveness"} {
+			if !hasProbeSuccess(string(raw), ns, "app", kind) {
+				missing = append(missing, kind)
+			}
+		}
+		return len(missing) == 0, fmt.Errorf("no successful %v probe of the sidecar counted yet", missing)
+	})
+
+	scraper := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "scraper", Namespace: ns},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers: []corev1.Container{{Name: "get", Image: image("demoapp"), ImagePullPolicy: corev1.PullNever,
+				Args: []string{"-get", fmt.Sprintf("http://%s:%d/metrics", p.Status.PodIP, v1alpha1.AdminPort)}}},
+		},
+	}
+	if _, err := s.cs.CoreV1().Pods(ns).Create(ctx, scraper, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 2*time.Minute, "scraper pod succeeded", func(ctx context.Context) (bool, error) {
+		sp, err := s.pod(ctx, ns, "scraper")
+		if err != nil {
+			return false, err
+		}
+		if sp.Status.Phase == corev1.PodFailed {
+			log, _ := s.logs(ctx, ns, "scraper", "get")
+			return false, fmt.Errorf("scraper failed: %s", log)
+		}
+		return sp.Status.Phase == corev1.PodSucceeded, fmt.Errorf("phase %s", sp.Status.Phase)
+	})
+	out, err := s.logs(ctx, ns, "scraper", "get")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out, "HTTP 200") || !strings.Contains(out, "# TYPE oauth_injector_") {
+		t.Fatalf("/metrics from another pod:\n%.2000s", out)
+	}
+	if strings.Contains(out, oldSecret) {
+		t.Error("/metrics shows the client secret")
+	}
+}
+
+// hasProbeSuccess looks for the kubelet's prober_probe_total counter for the
+// sidecar of pod/ns with probe_type kind and result successful, above 0.
+func hasProbeSuccess(metrics, ns, pod, kind string) bool {
+	for _, l := range strings.Split(metrics, "\n") {
+		if !strings.HasPrefix(l, "prober_probe_total{") {
+			continue
+		}
+		if strings.Contains(l, `container="`+v1alpha1.SidecarContainerName+`"`) && strings.Contains(l, `namespace="`+ns+`"`) &&
+			strings.Contains(l, `pod="`+pod+`"`) && strings.Contains(l, `probe_type="`+kind+`"`) &&
+			strings.Contains(l, `result="successful"`) && !strings.HasSuffix(l, " 0") {
+			return true
+		}
+	}
+	return false
+}
