@@ -261,6 +261,9 @@ func (s *suite) namespace(t *testing.T, prefix string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := s.waitDefaultServiceAccount(context.Background(), ns.Name); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("namespace %s:\n%s", ns.Name, s.describeNamespace(ns.Name))
@@ -284,4 +287,14 @@ func nodeName() string { return localnode.NodeName }
 
 func localnodeEventually(ctx context.Context, timeout time.Duration, cond func(ctx context.Context) (bool, error)) error {
 	return localnode.Eventually(ctx, timeout, 500*time.Millisecond, cond)
+}
+
+// waitDefaultServiceAccount waits for the serviceaccount controller: with
+// the ServiceAccount admission plugin on, as on any real cluster, a pod in
+// a namespace without its default ServiceAccount is refused.
+func (s *suite) waitDefaultServiceAccount(ctx context.Context, ns string) error {
+	return localnodeEventually(ctx, time.Minute, func(ctx context.Context) (bool, error) {
+		_, err := s.cs.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
+		return err == nil, err
+	})
 }
