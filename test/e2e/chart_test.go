@@ -252,7 +252,7 @@ func TestChartRenderDefaults(t *testing.T) {
 	for _, want := range []string{
 		"--cert-mode=self", "--webhook-config-name=rel-oauth-injector", "--namespace=oi-system",
 		"--service-dns-name=rel-oauth-injector.oi-system.svc", "--webhook-port=9443",
-		"--sidecar-image=ghcr.io/oauth-injector/injector:0.1.0", "--recreate-missed-pods=false",
+		"--sidecar-image=localhost:5000/oauth-injector/injector:0.1.0", "--recreate-missed-pods=false",
 		"--cert-secret-name=rel-oauth-injector-certs", "--sidecar-image-pull-policy=IfNotPresent", "--leader-elect=true",
 	} {
 		if !strings.Contains(args, want) {
