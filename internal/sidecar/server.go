@@ -47,7 +47,8 @@ type Server struct {
 	ready chan struct{}
 }
 
-// Option adjusts a Server; used by tests.
+// Option adjusts a Server: the injector passes the memory limit, tests the
+// clock and timer seams.
 type Option func(*Server)
 
 // WithClock replaces the clock used for token expiry and refresh decisions,
