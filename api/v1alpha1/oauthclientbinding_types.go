@@ -55,6 +55,9 @@ type OAuthClientBindingList struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.oauth1) || !self.oauth1.signatureMethod.startsWith('RSA-') || has(self.privateKey)",message="privateKey: required when oauth1.signatureMethod is RSA-SHA1 or RSA-SHA256 (an RSA key signs the request)"
 // +kubebuilder:validation:XValidation:rule="!has(self.grant.tokenExchange) || !has(self.grant.tokenExchange.subjectToken.mint) || has(self.privateKey)",message="privateKey: required when grant.tokenExchange.subjectToken.mint is set (it signs the minted subject token)"
 // +kubebuilder:validation:XValidation:rule="!has(self.proofOfPossession) || self.proofOfPossession.type != 'DPoP' || !has(self.tokenPlacement) || self.tokenPlacement.__in__ == 'Header'",message="tokenPlacement.in: must be Header when proofOfPossession.type is DPoP (RFC 9449 sends DPoP-bound tokens only in the Authorization header)"
+// +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureHTTP) && self.allowInsecureHTTP) || !self.upstream.url.startsWith('http://') || self.upstream.url.matches('^(?i)http://(localhost|127([.][0-9]{1,3}){3}|[[]::1[]])([:/?#].*)?$')",message="upstream.url: http:// sends credentials in cleartext; use https:// or set allowInsecureHTTP: true (loopback hosts are exempt)"
+// +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureHTTP) && self.allowInsecureHTTP) || !has(self.tokenEndpoint) || !self.tokenEndpoint.url.startsWith('http://') || self.tokenEndpoint.url.matches('^(?i)http://(localhost|127([.][0-9]{1,3}){3}|[[]::1[]])([:/?#].*)?$')",message="tokenEndpoint.url: http:// sends credentials in cleartext; use https:// or set allowInsecureHTTP: true (loopback hosts are exempt)"
+// +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureHTTP) && self.allowInsecureHTTP) || !has(self.grant.ciba) || !self.grant.ciba.authorizeURL.startsWith('http://') || self.grant.ciba.authorizeURL.matches('^(?i)http://(localhost|127([.][0-9]{1,3}){3}|[[]::1[]])([:/?#].*)?$')",message="grant.ciba.authorizeURL: http:// sends credentials in cleartext; use https:// or set allowInsecureHTTP: true (loopback hosts are exempt)"
 type OAuthClientBindingSpec struct {
 	// listenPort is the loopback port (127.0.0.1) on which the sidecar
 	// accepts the app's plain-HTTP requests for this binding. It must differ
@@ -117,6 +120,14 @@ type OAuthClientBindingSpec struct {
 	// +listType=set
 	// +optional
 	AllowedServiceAccounts []string `json:"allowedServiceAccounts,omitempty"`
+
+	// allowInsecureHTTP permits http:// for upstream.url, tokenEndpoint.url
+	// and grant.ciba.authorizeURL on hosts other than loopback (localhost,
+	// 127.0.0.0/8, ::1). Every request to those carries credentials, so
+	// cleartext is an explicit opt-in; the sidecar logs a warning naming
+	// the hosts at start.
+	// +optional
+	AllowInsecureHTTP bool `json:"allowInsecureHTTP,omitempty"`
 }
 
 // Upstream is the partner API.
@@ -133,6 +144,20 @@ type Upstream struct {
 	// system roots for the upstream (for partners with a private CA).
 	// +optional
 	CASecretRef *CASecretRef `json:"caSecretRef,omitempty"`
+
+	// responseHeaderTimeout bounds the wait for the partner's response
+	// headers; past it the app gets 504 upstream_timeout. Once headers
+	// arrive the body may stream for as long as it takes (server-sent
+	// events). Defaults to 30s.
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('10m')",message="upstream.responseHeaderTimeout: must be positive and at most 10m"
+	// +optional
+	ResponseHeaderTimeout *metav1.Duration `json:"responseHeaderTimeout,omitempty"`
+
+	// allowTrace forwards TRACE requests. Off by default: the sidecar
+	// answers TRACE with 405 method_not_allowed, because an upstream that
+	// echoes it would hand the sidecar's credentials back to the app.
+	// +optional
+	AllowTrace bool `json:"allowTrace,omitempty"`
 }
 
 // TokenEndpoint is the OAuth token endpoint.

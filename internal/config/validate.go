@@ -28,6 +28,17 @@ const (
 	DefaultReloadInterval   = 2 * time.Second
 	DefaultTokenHTTPMethod  = "POST"
 	DefaultTAAPSignLifetime = MaxPoPLifetime
+	// DefaultResponseHeaderTimeout is generous for an API call yet ends
+	// the wait for an upstream that accepted the connection and hung.
+	DefaultResponseHeaderTimeout = 30 * time.Second
+	// DefaultBodyReadTimeout is far more than an app on the same pod needs
+	// to send pop.maxBodyBytes over loopback.
+	DefaultBodyReadTimeout = 10 * time.Second
+	// Tapkey's token exchange values (https://developers.tapkey.io, "Token
+	// Exchange"); its endpoint refuses an exchange without audience.
+	DefaultTapkeyAudience           = "tapkey_api"
+	DefaultTapkeyRequestedTokenType = "access_token"
+	DefaultTapkeySubjectTokenType   = "jwt"
 )
 
 // DefaultTAAPSign is the sign list used when a TAAP binding names none.
@@ -44,6 +55,9 @@ func (c *Config) SetDefaults() {
 	if c.ReloadInterval.Duration == 0 {
 		c.ReloadInterval.Duration = DefaultReloadInterval
 	}
+	if c.BodyReadTimeout.Duration == 0 {
+		c.BodyReadTimeout.Duration = DefaultBodyReadTimeout
+	}
 	for i := range c.Bindings {
 		c.Bindings[i].setDefaults()
 	}
@@ -55,6 +69,9 @@ func (b *Binding) setDefaults() {
 	}
 	if b.Refresh.Before.Duration == 0 {
 		b.Refresh.Before.Duration = DefaultRefreshBefore
+	}
+	if b.Upstream.ResponseHeaderTimeout.Duration == 0 {
+		b.Upstream.ResponseHeaderTimeout.Duration = DefaultResponseHeaderTimeout
 	}
 	if b.TokenPlacement.In == "" {
 		b.TokenPlacement.In = PlaceHeader
@@ -99,6 +116,11 @@ func (b *Binding) setDefaults() {
 			g.LoginHintFormat = LoginHintOpenGateway
 		}
 	}
+	if te := b.Grant.TokenExchange; te != nil && te.GrantType == TokenExchangeTapkey {
+		setIfEmpty(&te.Audience, DefaultTapkeyAudience)
+		setIfEmpty(&te.RequestedTokenType, DefaultTapkeyRequestedTokenType)
+		setIfEmpty(&te.SubjectTokenType, DefaultTapkeySubjectTokenType)
+	}
 	if te := b.Grant.TokenExchange; te != nil && te.SubjectToken.Mint != nil {
 		m := te.SubjectToken.Mint
 		if m.SubjectHeader == "" {
@@ -110,6 +132,12 @@ func (b *Binding) setDefaults() {
 		if m.CacheSize == 0 {
 			m.CacheSize = DefaultCacheSize
 		}
+	}
+}
+
+func setIfEmpty(s *string, def string) {
+	if *s == "" {
+		*s = def
 	}
 }
 
@@ -149,6 +177,9 @@ func (c *Config) Validate() error {
 	if c.ReloadInterval.Duration < 0 {
 		errs.add("reloadInterval", "must not be negative")
 	}
+	if c.BodyReadTimeout.Duration <= 0 {
+		errs.add("bodyReadTimeout", "must be positive, got %s", c.BodyReadTimeout.Duration)
+	}
 	if len(c.Bindings) == 0 {
 		errs.add("bindings", "at least one binding is required")
 	}
@@ -182,7 +213,10 @@ func (b *Binding) validate(p string, errs *fieldErrors) {
 	if b.ListenPort < 1 || b.ListenPort > 65535 {
 		errs.add(p+".listenPort", "must be 1-65535, got %d", b.ListenPort)
 	}
-	validateURL(p+".upstream.url", b.Upstream.URL, errs)
+	b.validateURL(p, "upstream.url", b.Upstream.URL, errs)
+	if d := b.Upstream.ResponseHeaderTimeout.Duration; d <= 0 {
+		errs.add(p+".upstream.responseHeaderTimeout", "must be positive, got %s", d)
+	}
 
 	g := b.Grant
 	switch g.Type {
@@ -226,7 +260,7 @@ func (b *Binding) validate(p string, errs *fieldErrors) {
 		requireFile(errs, p+".grant.refreshToken.file", g.RefreshToken.File)
 	}
 	if c := g.CIBA; c != nil {
-		validateURL(p+".grant.ciba.authorizeURL", c.AuthorizeURL, errs)
+		b.validateURL(p, "grant.ciba.authorizeURL", c.AuthorizeURL, errs)
 		validateHeader(errs, p+".grant.ciba.loginHintHeader", c.LoginHintHeader)
 		if c.MaxWait.Duration < 0 {
 			errs.add(p+".grant.ciba.maxWait", "must not be negative")
@@ -250,7 +284,7 @@ func (b *Binding) validate(p string, errs *fieldErrors) {
 		b.validateTokenExchange(p+".grant.tokenExchange", te, errs)
 	}
 	if te := b.TokenEndpoint; te != nil {
-		validateURL(p+".tokenEndpoint.url", te.URL, errs)
+		b.validateURL(p, "tokenEndpoint.url", te.URL, errs)
 		if te.Method != "GET" && te.Method != "POST" {
 			errs.add(p+".tokenEndpoint.method", "must be GET or POST, got %q", te.Method)
 		}
@@ -294,7 +328,9 @@ func validateHeader(errs *fieldErrors, path, h string) {
 	}
 }
 
-func validateURL(path, raw string, errs *fieldErrors) {
+// validateURL checks a credential-bearing URL of the binding at p.
+func (b *Binding) validateURL(p, field, raw string, errs *fieldErrors) {
+	path := p + "." + field
 	if raw == "" {
 		errs.add(path, "required")
 		return
@@ -307,10 +343,24 @@ func validateURL(path, raw string, errs *fieldErrors) {
 	if u.Scheme != "https" && u.Scheme != "http" {
 		errs.add(path, "scheme must be https or http, got %q", u.Scheme)
 	}
+	if u.Scheme == "http" && !b.AllowInsecureHTTP && !IsLoopbackHost(u.Hostname()) {
+		errs.add(path, "http:// sends credentials in cleartext; use https:// or set %s.allowInsecureHTTP: true (loopback hosts are exempt)", p)
+	}
 	if u.Host == "" {
 		errs.add(path, "must include a host")
 	}
 	if u.User != nil {
 		errs.add(path, "must not embed credentials; use clientAuth")
 	}
+}
+
+// IsLoopbackHost reports whether host (without port or brackets) can only
+// be reached inside the pod or machine: localhost, 127.0.0.0/8 or ::1.
+// Cleartext to it never crosses a network.
+func IsLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -252,7 +252,7 @@ func FetchOnce(ctx context.Context, cfg *config.Config, name, subject string, lo
 	if !ok {
 		return nil, fmt.Errorf("binding %q not found in config", name)
 	}
-	b, err := newBinding(bc, log, NewMetrics(), time.Now)
+	b, err := newBinding(bc, bindingEnv{log: log, metrics: NewMetrics(), now: time.Now, after: realAfterFunc})
 	if err != nil {
 		return nil, err
 	}

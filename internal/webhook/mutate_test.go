@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -338,7 +339,7 @@ func TestSecretVolumesOnlyInSidecar(t *testing.T) {
 		}
 	}
 	for _, e := range got.Spec.InitContainers[0].Env {
-		if e.ValueFrom != nil {
+		if e.ValueFrom != nil && (e.ValueFrom.ResourceFieldRef == nil || e.Name != MemoryLimitEnv) {
 			t.Errorf("sidecar env %s reads from %v; secrets must be files", e.Name, e.ValueFrom)
 		}
 	}
@@ -380,10 +381,92 @@ func TestSidecarHardeningAndOptions(t *testing.T) {
 	}
 }
 
-// TestConfigEnvMatchesSidecar pins the env var name both binaries use.
+// TestConfigEnvMatchesSidecar pins the env var names both binaries use.
 func TestConfigEnvMatchesSidecar(t *testing.T) {
 	if ConfigEnv != injectorcli.ConfigEnv {
 		t.Fatalf("webhook writes %s but the sidecar reads %s", ConfigEnv, injectorcli.ConfigEnv)
+	}
+	if MemoryLimitEnv != injectorcli.MemoryLimitEnv {
+		t.Fatalf("webhook writes %s but the sidecar reads %s", MemoryLimitEnv, injectorcli.MemoryLimitEnv)
+	}
+}
+
+// TestSidecarKnowsItsMemoryLimit: the sidecar sizes GOMEMLIMIT and its body
+// buffers from its own container's memory limit, which the kubelet resolves
+// through the downward API (so a LimitRange or custom resources are seen).
+func TestSidecarKnowsItsMemoryLimit(t *testing.T) {
+	got, err := Mutate(testPod("tmobile"), []v1alpha1.OAuthClientBinding{binding("tmobile", 15001)}, testOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := got.Spec.InitContainers[0]
+	var ref *corev1.ResourceFieldSelector
+	for _, e := range sc.Env {
+		if e.Name == MemoryLimitEnv && e.ValueFrom != nil {
+			ref = e.ValueFrom.ResourceFieldRef
+		}
+	}
+	if ref == nil {
+		t.Fatalf("no %s from the downward API on the sidecar: %v", MemoryLimitEnv, sc.Env)
+	}
+	if ref.ContainerName != sc.Name || ref.Resource != "limits.memory" || ref.Divisor.String() != "1" {
+		t.Errorf("resourceFieldRef = %+v, want the sidecar's limits.memory in bytes", ref)
+	}
+}
+
+// TestRenderRequestSettings: the binding's request limits and opt-ins reach
+// the sidecar config, and grant-dependent defaults are applied.
+func TestRenderRequestSettings(t *testing.T) {
+	tapkey := func(b *v1alpha1.OAuthClientBinding) {
+		b.Spec.PrivateKey = &v1alpha1.PrivateKey{SecretRef: v1alpha1.PrivateKeySecretRef{Name: "idp-key"}}
+		b.Spec.Grant = v1alpha1.Grant{Type: v1alpha1.GrantTokenExchange, Scopes: []string{"read:user"}, TokenExchange: &v1alpha1.TokenExchangeGrant{
+			GrantType: config.TokenExchangeTapkey, Provider: "idp.example",
+			SubjectToken: v1alpha1.SubjectToken{Mint: &v1alpha1.MintSubject{Issuer: "https://idp.example", Audience: "tapkey"}},
+		}}
+	}
+	cases := []struct {
+		name  string
+		edit  func(*v1alpha1.OAuthClientBinding)
+		check func(b config.Binding) string
+	}{
+		{"defaults", nil, func(b config.Binding) string {
+			if b.AllowInsecureHTTP || b.Upstream.AllowTrace || b.Upstream.ResponseHeaderTimeout.Duration != config.DefaultResponseHeaderTimeout {
+				return "unexpected non-defaults"
+			}
+			return ""
+		}},
+		{"opt-ins and timeout", func(b *v1alpha1.OAuthClientBinding) {
+			b.Spec.AllowInsecureHTTP = true
+			b.Spec.Upstream = v1alpha1.Upstream{URL: "http://api.partner.example", AllowTrace: true, ResponseHeaderTimeout: &metav1.Duration{Duration: 2 * time.Minute}}
+		}, func(b config.Binding) string {
+			if !b.AllowInsecureHTTP || !b.Upstream.AllowTrace || b.Upstream.ResponseHeaderTimeout.Duration != 2*time.Minute {
+				return "settings not rendered"
+			}
+			return ""
+		}},
+		{"tapkey defaults", tapkey, func(b config.Binding) string {
+			te := b.Grant.TokenExchange
+			if te.Audience != "tapkey_api" || te.RequestedTokenType != "access_token" || te.SubjectTokenType != "jwt" {
+				return "Tapkey defaults missing"
+			}
+			return ""
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var edits []func(*v1alpha1.OAuthClientBinding)
+			if tc.edit != nil {
+				edits = append(edits, tc.edit)
+			}
+			got, err := Mutate(testPod("p"), []v1alpha1.OAuthClientBinding{binding("p", 15001, edits...)}, testOpts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := sidecarConfig(t, got).Bindings[0]
+			if msg := tc.check(b); msg != "" {
+				t.Fatalf("%s: %+v", msg, b)
+			}
+		})
 	}
 }
 

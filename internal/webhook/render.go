@@ -129,7 +129,9 @@ func (r *renderer) binding(s *v1alpha1.OAuthClientBindingSpec) config.Binding {
 	cb := config.Binding{
 		Name:       r.name,
 		ListenPort: int(s.ListenPort),
-		Upstream:   config.Upstream{URL: s.Upstream.URL},
+		Upstream: config.Upstream{URL: s.Upstream.URL, AllowTrace: s.Upstream.AllowTrace,
+			ResponseHeaderTimeout: dur(s.Upstream.ResponseHeaderTimeout)},
+		AllowInsecureHTTP: s.AllowInsecureHTTP,
 	}
 	if ca := s.Upstream.CASecretRef; ca != nil {
 		cb.Upstream.CAFile = r.file(ca.Name, keyOr(ca.Key, "ca.crt"))
