@@ -41,6 +41,9 @@ func TestParseDefaults(t *testing.T) {
 		{"tokenPlacement.in", b.TokenPlacement.In, PlaceHeader},
 		{"tokenPlacement.idTokenHeader", b.TokenPlacement.IDTokenHeader, "X-Auth-Originator"},
 		{"refresh.before", b.Refresh.Before.Duration, 30 * time.Second},
+		{"refresh.expirySkew", b.Refresh.ExpirySkew.Duration, 10 * time.Second},
+		{"refresh.minInterval", b.Refresh.MinInterval.Duration, time.Second},
+		{"refresh.maxCallsPerSecond", b.Refresh.MaxCallsPerSecond, 10},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -118,6 +121,13 @@ func TestValidationErrorsNameTheField(t *testing.T) {
 		{"unknown field", func(b, r map[string]any) { b["listenPrt"] = 1 }, `unknown field "listenPrt"`},
 		{"wrong type", func(b, r map[string]any) { b["listenPort"] = "15001" }, "bindings.listenPort: must be int"},
 		{"bad duration", func(b, r map[string]any) { b["refresh"] = map[string]any{"before": "soon"} }, `invalid duration "soon"`},
+		{"negative before", func(b, r map[string]any) { b["refresh"] = map[string]any{"before": "-1s"} }, "bindings[0].refresh.before: must not be negative"},
+		{"negative skew", func(b, r map[string]any) { b["refresh"] = map[string]any{"expirySkew": "-1s"} }, "bindings[0].refresh.expirySkew: must be between 0s and 5m0s, got -1s"},
+		{"huge skew", func(b, r map[string]any) { b["refresh"] = map[string]any{"expirySkew": "1h"} }, "bindings[0].refresh.expirySkew: must be between 0s and 5m0s, got 1h0m0s"},
+		{"huge min interval", func(b, r map[string]any) { b["refresh"] = map[string]any{"minInterval": "11m"} }, "bindings[0].refresh.minInterval: must be between 0s and 10m0s"},
+		{"negative min interval", func(b, r map[string]any) { b["refresh"] = map[string]any{"minInterval": "-5ms"} }, "bindings[0].refresh.minInterval: must be between 0s and 10m0s, got -5ms"},
+		{"rate limit too high", func(b, r map[string]any) { b["refresh"] = map[string]any{"maxCallsPerSecond": 5000} }, "bindings[0].refresh.maxCallsPerSecond: must be between 1 and 1000, got 5000"},
+		{"negative rate limit", func(b, r map[string]any) { b["refresh"] = map[string]any{"maxCallsPerSecond": -1} }, "bindings[0].refresh.maxCallsPerSecond: must be between 1 and 1000, got -1"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -97,6 +97,7 @@ func newBinding(cfg *config.Binding, log *zap.Logger, m *Metrics, now func() tim
 			if b.taap, err = pop.NewBuilder(rk, p.Sign, p.Lifetime.Duration); err != nil {
 				return nil, fmt.Errorf("pop: %w", err)
 			}
+			b.taap.Now = now // one clock for token expiry and PoP iat/exp
 		case config.PoPDPoP:
 			if b.dpop, err = signing.NewDPoPProver(); err != nil {
 				return nil, fmt.Errorf("pop: %w", err)
