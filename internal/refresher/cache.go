@@ -273,7 +273,7 @@ func (c *Cache) storeLocked(e *entry, cl *call, tok *oauth.Token, until, now tim
 	if !tok.Expiry.IsZero() {
 		ev.TTL = tok.Expiry.Sub(now)
 	}
-	if n := c.circuit.success(cl.ticket); n > 0 {
+	if n := c.circuit.success(); n > 0 {
 		ev.Scope, ev.Failures, ev.Changed = ScopeBinding, n, true
 	} else if subjectFailures > 0 {
 		ev.Scope, ev.Failures, ev.Changed = ScopeSubject, subjectFailures, true

@@ -13,19 +13,21 @@ import (
 // circuit is the binding-wide health of the token endpoint. Per-subject
 // backoff alone lets a failing endpoint be hit once per distinct subject;
 // the circuit makes every subject wait out one shared backoff after a
-// failure that any subject would hit. While it is open, fetches are probes:
-// one at a time, at the backoff deadline, or sooner (ProbeInterval after the
-// last failure) when a caller is waiting without a usable token, and never
-// before the server's Retry-After.
+// failure that any subject would hit. While it is open, fetches are probes,
+// at least ProbeInterval apart: at the backoff deadline, or sooner (once
+// ProbeInterval has passed since the last failure or probe) when a caller is
+// waiting without a usable token, and never before the server's
+// Retry-After. Probes are spaced rather than serialised so that a probe
+// that takes minutes (a CIBA approval) cannot hold every other subject back.
 type circuit struct {
-	mu       sync.Mutex
-	failures int       // consecutive binding-wide failures; 0 = closed
-	retryAt  time.Time // background fetches wait for this (backoff, >= serverAt)
-	serverAt time.Time // the server's Retry-After: nothing starts before it
-	lastFail time.Time // probes for waiting callers are spaced from it
-	probing  bool      // a probe is in flight
-	code     string    // FailureCode of the last failure, for Changed
-	lastErr  error
+	mu        sync.Mutex
+	failures  int       // consecutive binding-wide failures; 0 = closed
+	retryAt   time.Time // background fetches wait for this (backoff, >= serverAt)
+	serverAt  time.Time // the server's Retry-After: nothing starts before it
+	lastFail  time.Time
+	lastProbe time.Time // start of the latest probe
+	code      string    // FailureCode of the last failure, for Changed
+	lastErr   error
 	// gen counts recorded outcomes. A fetch that started before the latest
 	// outcome reports stale news: it neither escalates nor reopens.
 	gen uint64
@@ -35,16 +37,17 @@ type circuit struct {
 type ticket struct {
 	gen   uint64
 	probe bool
+	at    time.Time // start
 }
 
 // acquire lets a fetch start now, or says when one may (next) and why.
-// The rate limiter is consulted under the circuit's lock so that a refused
-// fetch never leaves a probe marked in flight.
+// The rate limiter is consulted under the circuit's lock so that a fetch it
+// refuses is never recorded as a probe.
 func (c *circuit) acquire(now time.Time, waiting bool, probeEvery time.Duration, lim *limiter, notice func(Notice)) (t ticket, next time.Time, cause error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.failures > 0 {
-		if next = c.nextLocked(now, waiting, probeEvery); now.Before(next) {
+		if next = c.nextLocked(waiting, probeEvery); now.Before(next) {
 			return ticket{}, next, c.lastErr
 		}
 	}
@@ -54,20 +57,21 @@ func (c *circuit) acquire(now time.Time, waiting bool, probeEvery time.Duration,
 		}
 		return ticket{}, next, errRateLimited
 	}
-	t = ticket{gen: c.gen, probe: c.failures > 0}
-	c.probing = c.probing || t.probe
+	t = ticket{gen: c.gen, probe: c.failures > 0, at: now}
+	if t.probe {
+		c.lastProbe = now
+	}
 	return t, time.Time{}, nil
 }
 
 // nextLocked is when a fetch may start while the circuit is open.
-func (c *circuit) nextLocked(now time.Time, waiting bool, probeEvery time.Duration) time.Time {
-	if c.probing {
-		// The probe's answer decides; until then "soon" is the honest hint.
-		return now.Add(probeEvery)
-	}
+func (c *circuit) nextLocked(waiting bool, probeEvery time.Duration) time.Time {
 	next := c.retryAt
 	if waiting {
-		next = earliest(next, c.lastFail.Add(probeEvery))
+		next = earliest(next, latest(c.lastFail, c.lastProbe).Add(probeEvery))
+	}
+	if !c.lastProbe.IsZero() {
+		next = latest(next, c.lastProbe.Add(probeEvery))
 	}
 	return latest(next, c.serverAt)
 }
@@ -77,49 +81,53 @@ func (c *circuit) nextLocked(now time.Time, waiting bool, probeEvery time.Durati
 func (c *circuit) failure(now time.Time, t ticket, err error, backoffFor func(int) time.Duration, probeEvery time.Duration) (ev Event, waitingRetry time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if t.probe {
-		c.probing = false
+	ev = Event{Scope: ScopeBinding}
+	if t.gen != c.gen {
+		// Stale: another outcome was recorded since this fetch began (a
+		// concurrent failure already opened the circuit, or a success
+		// closed it); this one changes nothing.
+		if c.failures == 0 {
+			return ev, time.Time{}
+		}
+		ev.Failures, ev.NextRetry = c.failures, c.retryAt
+		return ev, c.nextLocked(true, probeEvery)
 	}
 	code, _ := FailureCode(err)
-	ev = Event{Scope: ScopeBinding, Changed: c.failures == 0 || code != c.code}
-	if t.gen == c.gen {
-		c.failures++
-		c.gen++
-		ra := serverRetryAfter(err)
-		c.serverAt = latest(c.serverAt, now.Add(ra))
-		c.retryAt = latest(now.Add(max(backoffFor(c.failures), ra)), c.serverAt)
-		c.lastFail = now
-		c.code, c.lastErr = code, err
-	} else if c.failures == 0 {
-		// Stale: the endpoint answered another fetch since this one began.
-		ev.Changed = false
-		return ev, time.Time{}
-	}
+	ev.Changed = c.failures == 0 || code != c.code
+	c.failures++
+	c.gen++
+	ra := serverRetryAfter(err)
+	c.serverAt = latest(c.serverAt, now.Add(ra))
+	c.retryAt = latest(now.Add(max(backoffFor(c.failures), ra)), c.serverAt)
+	c.lastFail = now
+	c.code, c.lastErr = code, err
 	ev.Failures, ev.NextRetry = c.failures, c.retryAt
-	return ev, c.nextLocked(now, true, probeEvery)
+	return ev, c.nextLocked(true, probeEvery)
 }
 
-// success closes the circuit. It returns how many failures preceded it.
-func (c *circuit) success(t ticket) int {
+// success closes the circuit, whenever the fetch began: the endpoint
+// answered. It returns how many failures preceded it.
+func (c *circuit) success() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if t.probe {
-		c.probing = false
-	}
 	prev := c.failures
 	c.failures, c.gen = 0, c.gen+1
-	c.retryAt, c.serverAt, c.lastFail = time.Time{}, time.Time{}, time.Time{}
+	c.retryAt, c.serverAt, c.lastFail, c.lastProbe = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	c.code, c.lastErr = "", nil
 	return prev
 }
 
-// release undoes acquire for a fetch that never started.
+// release ends a probe that told nothing about the endpoint's health (it
+// never started, was cancelled, or got an answer about its subject only),
+// so the next waiting caller may probe at once.
 func (c *circuit) release(t ticket) {
 	if !t.probe {
 		return
 	}
 	c.mu.Lock()
-	c.probing = false
+	if c.lastProbe.Equal(t.at) {
+		c.lastProbe = time.Time{}
+	}
 	c.mu.Unlock()
 }
 

@@ -276,3 +276,88 @@ func TestFailureCode(t *testing.T) {
 		}
 	}
 }
+
+// TestSlowProbeDoesNotHoldOthersBack: a probe may take minutes (a CIBA
+// approval); other waiting subjects may probe again ProbeInterval after
+// it started, while probes stay that far apart.
+func TestSlowProbeDoesNotHoldOthersBack(t *testing.T) {
+	h := newHarness(t, Options{Rand: func() float64 { return 1 }, MaxBackoff: time.Minute})
+	// Open the circuit, then let the backoff grow beyond the probe interval.
+	for i, at := range []time.Duration{0, time.Second, 3 * time.Second, 5 * time.Second} {
+		h.clock.Set(t0.Add(at))
+		ch := h.tokenAsync(context.Background(), fmt.Sprintf("opener-%d", i))
+		h.fetch.next(t).answer(nil, errDown)
+		h.event(t)
+		recv(t, ch)
+	}
+	// Backoff to t0+13s; a waiting caller may probe from t0+7s.
+	h.clock.Set(t0.Add(7 * time.Second))
+	slow := h.tokenAsync(context.Background(), "slow")
+	probe := h.fetch.next(t) // left running, like a CIBA approval
+
+	h.clock.Set(t0.Add(9*time.Second - time.Nanosecond))
+	_, err := h.c.Token(context.Background(), "other")
+	var ue *UnavailableError
+	if !errors.As(err, &ue) || ue.RetryAfter != time.Second {
+		t.Fatalf("inside the probe spacing: err = %v, want UnavailableError{RetryAfter: 1s}", err)
+	}
+	h.clock.Set(t0.Add(9 * time.Second))
+	other := h.tokenAsync(context.Background(), "other")
+	second := h.fetch.next(t)
+	if second.subject != "other" {
+		t.Fatalf("second probe for %q, want other", second.subject)
+	}
+	second.answer(tokenFor("other", h.clock.Now(), time.Hour), nil)
+	if ev := h.event(t); ev.Scope != ScopeBinding || !ev.Changed {
+		t.Errorf("recovery event = %+v", ev)
+	}
+	if r := recv(t, other); r.err != nil {
+		t.Fatalf("other: %v", r.err)
+	}
+	probe.answer(tokenFor("slow", h.clock.Now(), time.Hour), nil)
+	h.event(t)
+	if r := recv(t, slow); r.err != nil {
+		t.Fatalf("slow: %v", r.err)
+	}
+	h.fetch.noMore(t, 6)
+}
+
+// TestCircuitStaleOutcomes: fetches that were already running when an
+// outcome was recorded neither escalate the backoff nor reopen the circuit,
+// so a herd of concurrent failures counts (and is logged) once.
+func TestCircuitStaleOutcomes(t *testing.T) {
+	e503 := &oauth.Error{StatusCode: 503, Code: "http_503"}
+	h := newHarness(t, Options{Rand: func() float64 { return 1 }})
+	a := h.tokenAsync(context.Background(), "a")
+	ra := h.fetch.next(t)
+	b := h.tokenAsync(context.Background(), "b")
+	rb := h.fetch.next(t)
+	c := h.tokenAsync(context.Background(), "c")
+	rc := h.fetch.next(t)
+
+	ra.answer(nil, e503)
+	if ev := h.event(t); !ev.Changed || ev.Failures != 1 {
+		t.Fatalf("first failure: %+v", ev)
+	}
+	rb.answer(nil, e503)
+	if ev := h.event(t); ev.Changed || ev.Failures != 1 {
+		t.Fatalf("concurrent failure: %+v; want no change and one failure counted", ev)
+	}
+	if got := retryAt(h.c, ""); !got.Equal(t0.Add(time.Second)) {
+		t.Errorf("backoff escalated by a stale failure: next attempt at t0+%s", got.Sub(t0))
+	}
+	rc.answer(tokenFor("c", t0, time.Hour), nil)
+	if ev := h.event(t); !ev.Changed || ev.Scope != ScopeBinding || ev.Failures != 1 {
+		t.Fatalf("success: %+v; want the recovery", ev)
+	}
+	for _, ch := range []<-chan result{a, b, c} {
+		recv(t, ch)
+	}
+	// Closed again: a new subject fetches at once.
+	d := h.tokenAsync(context.Background(), "d")
+	h.fetch.next(t).answer(tokenFor("d", t0, time.Hour), nil)
+	h.event(t)
+	if r := recv(t, d); r.err != nil {
+		t.Fatal(r.err)
+	}
+}
