@@ -206,6 +206,8 @@ type OAuthClientBindingStatus struct {
 	// conditions report readiness. Type Ready is True when the spec renders
 	// and every referenced Secret key exists and parses; its reason is one
 	// of Valid, SecretNotFound, KeyMissing, KeyUnparseable or InvalidSpec.
+	// It is Unknown, with reason NamespaceNotWatched or SecretAccessDenied,
+	// when the controller does not or may not read the referenced Secrets.
 	// +listType=map
 	// +listMapKey=type
 	// +optional

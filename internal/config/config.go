@@ -114,9 +114,21 @@ type CIBAGrant struct {
 	Purpose         string            `json:"purpose,omitempty"`
 	MaxWait         Duration          `json:"maxWait,omitempty"`
 	ExtraParams     map[string]string `json:"extraParams,omitempty"`
+	// LoginHintFormat is open_gateway (tel:/ipport:, the default) or opaque
+	// (any non-empty hint up to 256 bytes without control characters).
+	LoginHintFormat string `json:"loginHintFormat,omitempty"`
 	// CacheSize bounds the per-subscriber token cache.
 	CacheSize int `json:"cacheSize,omitempty"`
+	// MaxPending bounds the authorizations waiting for a subscriber at
+	// once; each has a goroutine polling the token endpoint.
+	MaxPending int `json:"maxPending,omitempty"`
 }
+
+// CIBA login hint formats.
+const (
+	LoginHintOpenGateway = "open_gateway"
+	LoginHintOpaque      = "opaque"
+)
 
 // Token-exchange grant_type values.
 const (

@@ -52,6 +52,38 @@ func TestParseDefaults(t *testing.T) {
 	}
 }
 
+func TestCIBADefaults(t *testing.T) {
+	c, err := Parse(mutate(t, func(b, r map[string]any) {
+		b["grant"] = map[string]any{"type": "ciba", "scopes": []any{"sim-swap"}, "ciba": map[string]any{"authorizeURL": "https://auth.example/bc"}}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := c.Bindings[0].Grant.CIBA
+	small, err := Parse(mutate(t, func(b, r map[string]any) {
+		b["grant"] = map[string]any{"type": "ciba", "scopes": []any{"sim-swap"}, "ciba": map[string]any{"authorizeURL": "https://auth.example/bc", "cacheSize": 10}}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"loginHintHeader", g.LoginHintHeader, DefaultLoginHintHeader},
+		{"loginHintFormat", g.LoginHintFormat, LoginHintOpenGateway},
+		{"maxWait", g.MaxWait.Duration, DefaultCIBAMaxWait},
+		{"cacheSize", g.CacheSize, DefaultCacheSize},
+		{"maxPending", g.MaxPending, DefaultCIBAMaxPending},
+		{"maxPending with a smaller cacheSize", small.Bindings[0].Grant.CIBA.MaxPending, 10},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("grant.ciba.%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
 // mutate applies a JSON merge to the minimal config so each case states only
 // what it breaks.
 func mutate(t *testing.T, f func(b map[string]any, root map[string]any)) []byte {
@@ -90,6 +122,15 @@ func TestValidationErrorsNameTheField(t *testing.T) {
 		{"implicit", func(b, r map[string]any) { b["grant"] = map[string]any{"type": "implicit"} }, "bindings[0].grant.type: the implicit grant is browser-only"},
 		{"unknown grant", func(b, r map[string]any) { b["grant"] = map[string]any{"type": "magic"} }, `bindings[0].grant.type: unsupported grant "magic"`},
 		{"ciba without block", func(b, r map[string]any) { b["grant"] = map[string]any{"type": "ciba"} }, `bindings[0].grant.ciba: required when grant.type is "ciba"`},
+		{"ciba maxPending", func(b, r map[string]any) {
+			b["grant"] = map[string]any{"type": "ciba", "scopes": []any{"a"}, "ciba": map[string]any{"authorizeURL": "https://auth.example/bc", "maxPending": -1}}
+		}, "bindings[0].grant.ciba.maxPending: must be at least 1"},
+		{"ciba maxPending over cacheSize", func(b, r map[string]any) {
+			b["grant"] = map[string]any{"type": "ciba", "scopes": []any{"a"}, "ciba": map[string]any{"authorizeURL": "https://auth.example/bc", "cacheSize": 4, "maxPending": 5}}
+		}, "bindings[0].grant.ciba.maxPending: must not exceed grant.ciba.cacheSize (4)"},
+		{"ciba loginHintFormat", func(b, r map[string]any) {
+			b["grant"] = map[string]any{"type": "ciba", "scopes": []any{"a"}, "ciba": map[string]any{"authorizeURL": "https://auth.example/bc", "loginHintFormat": "email"}}
+		}, `bindings[0].grant.ciba.loginHintFormat: must be open_gateway or opaque, got "email"`},
 		{"password block on cc", func(b, r map[string]any) {
 			b["grant"] = map[string]any{"type": "client_credentials", "password": map[string]any{"usernameFile": "/u", "passwordFile": "/p"}}
 		}, `bindings[0].grant.password: only allowed when grant.type is "password"`},

@@ -28,6 +28,7 @@ const (
 	MaxMinRefresh           = 10 * time.Minute
 	MaxMaxTokenCalls        = 1000
 	DefaultCIBAMaxWait      = 30 * time.Second
+	DefaultCIBAMaxPending   = 100
 	DefaultMintLifetime     = 5 * time.Minute
 	DefaultDrainTimeout     = 20 * time.Second
 	DefaultReloadInterval   = 2 * time.Second
@@ -105,6 +106,12 @@ func (b *Binding) setDefaults() {
 		}
 		if g.CacheSize == 0 {
 			g.CacheSize = DefaultCacheSize
+		}
+		if g.MaxPending == 0 {
+			g.MaxPending = min(DefaultCIBAMaxPending, g.CacheSize)
+		}
+		if g.LoginHintFormat == "" {
+			g.LoginHintFormat = LoginHintOpenGateway
 		}
 	}
 	if te := b.Grant.TokenExchange; te != nil && te.SubjectToken.Mint != nil {
@@ -241,6 +248,14 @@ func (b *Binding) validate(p string, errs *fieldErrors) {
 		}
 		if c.CacheSize < 1 {
 			errs.add(p+".grant.ciba.cacheSize", "must be at least 1")
+		}
+		if c.MaxPending < 1 {
+			errs.add(p+".grant.ciba.maxPending", "must be at least 1")
+		} else if c.MaxPending > c.CacheSize {
+			errs.add(p+".grant.ciba.maxPending", "must not exceed grant.ciba.cacheSize (%d): every approval needs a cache entry to land in", c.CacheSize)
+		}
+		if c.LoginHintFormat != LoginHintOpenGateway && c.LoginHintFormat != LoginHintOpaque {
+			errs.add(p+".grant.ciba.loginHintFormat", "must be %s or %s, got %q", LoginHintOpenGateway, LoginHintOpaque, c.LoginHintFormat)
 		}
 		if c.Purpose == "" && len(g.Scopes) == 0 {
 			errs.add(p+".grant.ciba.purpose", "a purpose (dpv:<purpose>#<scope>) or grant.scopes is required")

@@ -2,6 +2,7 @@ package refresher
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -72,30 +73,6 @@ func (e *entry) signalLocked() {
 	e.changed = make(chan struct{})
 }
 
-// entry returns subject's entry, creating it if needed. PeekOrAdd makes the
-// creation atomic so two racing callers share one entry (and one fetch).
-func (c *Cache) entry(subject string) *entry {
-	if subject == "" {
-		return c.root
-	}
-	if e, ok := c.subjects.Get(subject); ok {
-		return e
-	}
-	ne := newEntry(subject)
-	if prev, found, _ := c.subjects.PeekOrAdd(subject, ne); found {
-		return prev
-	}
-	return ne
-}
-
-// peekEntry looks subject up without creating it or touching its recency.
-func (c *Cache) peekEntry(subject string) (*entry, bool) {
-	if subject == "" {
-		return c.root, true
-	}
-	return c.subjects.Peek(subject)
-}
-
 // Token returns a valid token for subject.
 //
 // It is safe for concurrent use. At most one fetch per subject is in flight
@@ -122,8 +99,9 @@ func (c *Cache) Token(ctx context.Context, subject string) (*oauth.Token, error)
 	if e.usableLocked(now) {
 		tok := e.tok
 		if e.refreshes && !now.Before(e.refreshAt) {
-			// Whether or not a refresh may start (or the Cache is
-			// closed), the token is still good.
+			// Whether or not a refresh may start (backoff, the circuit,
+			// the rate limit, MaxPending fetches in flight, or the Cache
+			// is closed), the token is still good.
 			_, _, _ = c.startFetchLocked(ctx, e, now, false)
 		}
 		e.mu.Unlock()
@@ -131,6 +109,10 @@ func (c *Cache) Token(ctx context.Context, subject string) (*oauth.Token, error)
 	}
 	cl, _, err := c.startFetchLocked(ctx, e, now, true)
 	e.mu.Unlock()
+	if errors.Is(err, errStale) {
+		// e was evicted meanwhile; the subject's current entry decides.
+		return c.Token(ctx, subject)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -139,9 +121,10 @@ func (c *Cache) Token(ctx context.Context, subject string) (*oauth.Token, error)
 
 // startFetchLocked returns the subject's fetch in flight, or starts one if
 // the subject's backoff and MinInterval, the binding's circuit and its rate
-// limit allow. Otherwise it returns *UnavailableError and the exact time a
-// fetch may start, or ErrClosed. waiting says a caller has no usable token,
-// which lets the circuit probe early.
+// limit, and MaxPending allow. Otherwise it returns *UnavailableError and the
+// exact time a fetch may start, *PendingLimitError, errStale when e was
+// evicted and replaced, or ErrClosed. waiting says a caller has no usable
+// token, which lets the circuit probe early.
 func (c *Cache) startFetchLocked(ctx context.Context, e *entry, now time.Time, waiting bool) (*call, time.Time, error) {
 	if e.inflight != nil {
 		return e.inflight, time.Time{}, nil
@@ -150,12 +133,27 @@ func (c *Cache) startFetchLocked(ctx context.Context, e *entry, now time.Time, w
 	if !next.IsZero() {
 		return nil, next, &UnavailableError{RetryAfter: retryAfter(next.Sub(now)), Cause: cause}
 	}
+	if e != c.root {
+		// Admitted, but no fetch starts without a pending slot. The
+		// refusal says nothing about the token endpoint, so it gives the
+		// probe and the rate-limit token back: subjects refused by
+		// MaxPending neither probe for the circuit nor use up the calls
+		// of subjects that can start.
+		if err := c.subjects.pin(e); err != nil {
+			c.circuit.release(t)
+			c.limiter.refund()
+			return nil, time.Time{}, err
+		}
+	}
 	cl := &call{done: make(chan struct{}), ticket: t, start: now}
 	prev := e.tok
 	// The goroutine needs e.mu to publish its result, so it cannot finish
 	// before e.inflight is set below.
 	if !c.goBackground(func() { c.fetch(ctx, e, cl, prev) }) {
 		c.circuit.release(t)
+		if e != c.root {
+			c.subjects.unpin(e)
+		}
 		return nil, time.Time{}, ErrClosed
 	}
 	e.inflight = cl
@@ -244,6 +242,9 @@ func (c *Cache) fetch(parent context.Context, e *entry, cl *call, prev *oauth.To
 		c.failLocked(e, cl, err, now, &ev)
 	}
 	e.inflight = nil
+	if e != c.root {
+		c.subjects.unpin(e)
+	}
 	close(cl.done)
 	e.signalLocked()
 	e.mu.Unlock()

@@ -48,3 +48,11 @@ func (l *limiter) take(now time.Time) (next time.Time, first bool) {
 	l.limited = true
 	return now.Add(max(wait, time.Nanosecond)), first
 }
+
+// refund gives back a token that take spent on a fetch that then did not
+// start, so that only calls to the token endpoint count against the limit.
+func (l *limiter) refund() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.tokens = min(l.burst, l.tokens+1)
+}

@@ -13,7 +13,9 @@
 // Subjects are the client-level token ("") plus per-user keys (a CIBA
 // login_hint or a token-exchange subject). Per-user entries live in an LRU so
 // that a stream of distinct users cannot grow memory without bound; the
-// client-level entry is held outside the LRU and is never evicted.
+// client-level entry is held outside the LRU and is never evicted. A per-user
+// entry whose fetch is in flight (a pending CIBA authorization) leaves the LRU
+// for a separate table, bounded by Options.MaxPending, until the fetch ends.
 package refresher
 
 import (
@@ -24,8 +26,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/oauth-injector/oauth-injector/internal/oauth"
 )
@@ -115,6 +115,13 @@ type Options struct {
 	// MaxSubjects bounds the per-subject entries (LRU). The "" entry does not
 	// count and is never evicted.
 	MaxSubjects int
+	// MaxPending bounds the per-subject fetches in flight (0: unbounded).
+	// For CIBA each one is an authorization waiting for a subscriber, with
+	// a goroutine polling for it. A caller that would start one more gets
+	// *PendingLimitError; callers for a subject already pending join its
+	// fetch. The "" entry does not count. Keep it <= MaxSubjects, so that
+	// every finished fetch's token finds a place in the LRU.
+	MaxPending int
 	// WaitLimit is how long a caller without a usable token waits for the
 	// fetch. 0 waits until the caller's context ends. >0 (CIBA maxWait)
 	// returns *UnavailableError{Pending: true} after that long while the fetch
@@ -250,7 +257,7 @@ type Cache struct {
 	o Options
 
 	root     *entry
-	subjects *lru.Cache[string, *entry]
+	subjects *subjectTable
 	// circuit and limiter are binding-wide: one Cache serves one binding.
 	circuit *circuit
 	limiter *limiter
@@ -294,6 +301,9 @@ func New(o Options) (*Cache, error) {
 	if o.MaxSubjects < 0 {
 		return nil, fmt.Errorf("refresher: Options.MaxSubjects must not be negative, got %d", o.MaxSubjects)
 	}
+	if o.MaxPending < 0 {
+		return nil, fmt.Errorf("refresher: Options.MaxPending must not be negative, got %d", o.MaxPending)
+	}
 	if o.RateLimit < 0 || o.RateLimit != o.RateLimit {
 		return nil, fmt.Errorf("refresher: Options.RateLimit must be a positive number of calls per second, got %g", o.RateLimit)
 	}
@@ -315,9 +325,9 @@ func New(o Options) (*Cache, error) {
 	if o.Rand == nil {
 		o.Rand = rand.Float64
 	}
-	subjects, err := lru.New[string, *entry](o.MaxSubjects)
+	subjects, err := newSubjectTable(o.MaxSubjects, o.MaxPending)
 	if err != nil {
-		return nil, fmt.Errorf("refresher: creating the subject LRU: %w", err)
+		return nil, err
 	}
 	base, cancel := context.WithCancel(context.Background())
 	return &Cache{

@@ -2,8 +2,12 @@ package refresher
 
 import (
 	"context"
+	"errors"
 	"time"
 )
+
+// closedChan is always ready: a warm loop given it passes again at once.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // Warm fetches subject's token in the background and keeps refreshing it
 // ahead of expiry, and again after an Invalidate, until ctx ends or the Cache
@@ -53,8 +57,16 @@ func (c *Cache) warmStep(ctx context.Context, subject string) (changed <-chan st
 	case usable && now.Before(e.refreshAt):
 		wake = e.refreshAt.Sub(now)
 	default:
-		// In flight or started: its completion signals changed.
-		if _, next, _ := c.startFetchLocked(ctx, e, now, false); !next.IsZero() {
+		// In flight or started, its completion signals changed; refused,
+		// the loop wakes when a fetch may start.
+		_, next, err := c.startFetchLocked(ctx, e, now, false)
+		var limit *PendingLimitError
+		switch {
+		case errors.Is(err, errStale):
+			return closedChan, 0 // look the subject up again at once
+		case errors.As(err, &limit):
+			wake = limit.RetryAfter
+		case !next.IsZero():
 			wake = next.Sub(now)
 		}
 	}

@@ -67,9 +67,13 @@ func (b *binding) serveHTTP(w http.ResponseWriter, r *http.Request) {
 func (b *binding) checkSubject(s string) *proxyError {
 	if g := b.cfg.Grant.CIBA; g != nil {
 		if s == "" {
-			return newProxyError(http.StatusBadRequest, "missing_login_hint", fmt.Sprintf("header %s is required: it names the subscriber (tel:+<E.164> or ipport:<ip>[:port])", g.LoginHintHeader))
+			form := "tel:+<E.164> or ipport:<ip>[:port]"
+			if g.LoginHintFormat == config.LoginHintOpaque {
+				form = "a login_hint the authorization server knows, such as an e-mail address or user id"
+			}
+			return newProxyError(http.StatusBadRequest, "missing_login_hint", fmt.Sprintf("header %s is required: it names the subscriber (%s)", g.LoginHintHeader, form))
 		}
-		if err := oauth.ValidateLoginHint(s); err != nil {
+		if err := oauth.LoginHintFormat(g.LoginHintFormat).Validate(s); err != nil {
 			return newProxyError(http.StatusBadRequest, "invalid_login_hint", fmt.Sprintf("header %s: %v", g.LoginHintHeader, err))
 		}
 		return nil

@@ -72,6 +72,7 @@ func (b *binding) newTokenSource() error {
 	case g.CIBA != nil:
 		b.subjectHeader = g.CIBA.LoginHintHeader
 		ro.MaxSubjects = g.CIBA.CacheSize
+		ro.MaxPending = g.CIBA.MaxPending
 		ro.WaitLimit = g.CIBA.MaxWait.Duration
 		ro.FetchTimeout = cibaFetchTimeout
 		b.clientLevel = false
@@ -80,8 +81,13 @@ func (b *binding) newTokenSource() error {
 		ro.MaxSubjects = g.TokenExchange.SubjectToken.Mint.CacheSize
 		b.clientLevel = false
 	}
-	b.tokens, err = refresher.New(ro)
-	return err
+	if b.tokens, err = refresher.New(ro); err != nil {
+		return err
+	}
+	if c.Grant.CIBA != nil {
+		b.metrics.pendingAuthorizations(b.tokens.Pending)
+	}
+	return nil
 }
 
 // credentials is called per token request so rotated files apply at once.
@@ -119,11 +125,12 @@ func (b *binding) fetch(ctx context.Context, subject string, prev *oauth.Token) 
 		return b.fetchRefresh(ctx, g)
 	case config.GrantCIBA:
 		return b.client.CIBA(ctx, oauth.CIBARequest{
-			AuthorizeURL: g.CIBA.AuthorizeURL,
-			LoginHint:    subject,
-			Purpose:      g.CIBA.Purpose,
-			Scopes:       g.Scopes,
-			ExtraParams:  g.CIBA.ExtraParams,
+			AuthorizeURL:    g.CIBA.AuthorizeURL,
+			LoginHint:       subject,
+			LoginHintFormat: oauth.LoginHintFormat(g.CIBA.LoginHintFormat),
+			Purpose:         g.CIBA.Purpose,
+			Scopes:          g.Scopes,
+			ExtraParams:     g.CIBA.ExtraParams,
 		})
 	case config.GrantTokenExchange:
 		st, err := b.subjectToken(subject)

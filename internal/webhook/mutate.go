@@ -115,6 +115,9 @@ func Mutate(pod *corev1.Pod, bindings []v1alpha1.OAuthClientBinding, opts Option
 		// the node's loopback, usable by every process on the node.
 		return nil, deny(ReasonHostNetwork, "pod uses hostNetwork, where the sidecar's credential proxy on 127.0.0.1 would be reachable by every process on the node; remove hostNetwork or the %s annotation", v1alpha1.AnnotationBindings)
 	}
+	if err := checkProcessIsolation(out); err != nil {
+		return nil, err
+	}
 	selected, err := selectBindings(out, names, bindings)
 	if err != nil {
 		return nil, err
@@ -131,6 +134,8 @@ func Mutate(pod *corev1.Pod, bindings []v1alpha1.OAuthClientBinding, opts Option
 	if err != nil {
 		return nil, err
 	}
+	maskVol, maskMount := serviceAccountMask()
+	vols, mounts = append(vols, maskVol), append(mounts, maskMount)
 	existing := map[string]bool{}
 	for _, v := range out.Spec.Volumes {
 		existing[v.Name] = true

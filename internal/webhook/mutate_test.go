@@ -124,6 +124,31 @@ func TestMutateDenials(t *testing.T) {
 			bindings: []v1alpha1.OAuthClientBinding{binding("a", 15001)},
 			reason:   ReasonHostNetwork, want: "pod uses hostNetwork",
 		},
+		{
+			name: "shared process namespace", pod: testPod("a", func(p *corev1.Pod) { p.Spec.ShareProcessNamespace = ptr(true) }),
+			bindings: []v1alpha1.OAuthClientBinding{binding("a", 15001)},
+			reason:   ReasonShareProcessNamespace, want: "pod sets shareProcessNamespace: true, so its app containers could read the oauth-injector sidecar's credential files through /proc/<pid>/root",
+		},
+		{
+			name: "host PID namespace", pod: testPod("a", func(p *corev1.Pod) { p.Spec.HostPID = true }),
+			bindings: []v1alpha1.OAuthClientBinding{binding("a", 15001)},
+			reason:   ReasonHostPID, want: "pod uses hostPID, so its app containers",
+		},
+		{
+			name: "host PID wins over a shared process namespace", pod: testPod("a", func(p *corev1.Pod) {
+				p.Spec.HostPID, p.Spec.ShareProcessNamespace = true, ptr(true)
+			}),
+			bindings: []v1alpha1.OAuthClientBinding{binding("a", 15001)},
+			reason:   ReasonHostPID, want: "remove hostPID or the oauth.injector.dev/bindings annotation",
+		},
+		{
+			name: "app volume named like the token mask",
+			pod: testPod("a", func(p *corev1.Pod) {
+				p.Spec.Volumes = []corev1.Volume{{Name: serviceAccountMaskVolume}}
+			}),
+			bindings: []v1alpha1.OAuthClientBinding{binding("a", 15001)},
+			reason:   ReasonAlreadyHasSidecar, want: `already has a volume named "` + serviceAccountMaskVolume + `"`,
+		},
 		{name: "empty annotation", pod: testPod(" "), reason: ReasonBadAnnotation, want: "annotation oauth.injector.dev/bindings is empty"},
 		{name: "empty entry", pod: testPod("a,,b"), reason: ReasonBadAnnotation, want: `has an empty entry`},
 		{name: "garbled name", pod: testPod("tmobile;rm -rf"), reason: ReasonBadAnnotation, want: `names "tmobile;rm -rf", which is not a valid binding name`},
@@ -289,16 +314,18 @@ func TestSecretVolumesOnlyInSidecar(t *testing.T) {
 		t.Fatal(err)
 	}
 	injected := map[string]bool{}
+	secretVols := 0
 	for _, v := range got.Spec.Volumes {
 		injected[v.Name] = true
 		if v.Secret != nil {
+			secretVols++
 			if len(v.Secret.Items) != 3 {
 				t.Errorf("volume %s projects %d keys, want the 3 the config uses (one Secret, one volume)", v.Name, len(v.Secret.Items))
 			}
 		}
 	}
-	if len(injected) != 1 {
-		t.Errorf("want one volume for the one Secret, got %v", injected)
+	if secretVols != 1 {
+		t.Errorf("want one volume for the one Secret, got %d Secret volumes in %v", secretVols, injected)
 	}
 	for _, c := range append(got.Spec.Containers, got.Spec.InitContainers...) {
 		for _, m := range c.VolumeMounts {

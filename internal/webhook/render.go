@@ -179,6 +179,14 @@ var grantTypes = map[v1alpha1.GrantType]string{
 	v1alpha1.GrantNone:              config.GrantNone,
 }
 
+// loginHintFormats maps the CRD's spelling; "" stays "" for the config
+// default.
+var loginHintFormats = map[v1alpha1.LoginHintFormat]string{
+	"":                            "",
+	v1alpha1.LoginHintOpenGateway: config.LoginHintOpenGateway,
+	v1alpha1.LoginHintOpaque:      config.LoginHintOpaque,
+}
+
 func (r *renderer) grant(g *v1alpha1.Grant) config.Grant {
 	t, ok := grantTypes[g.Type]
 	if !ok {
@@ -203,6 +211,12 @@ func (r *renderer) grant(g *v1alpha1.Grant) config.Grant {
 			MaxWait:      dur(c.MaxWait),
 			ExtraParams:  copyMap(c.ExtraParams),
 			CacheSize:    int(deref(c.CacheSize)),
+			MaxPending:   int(deref(c.MaxPending)),
+		}
+		if f, ok := loginHintFormats[c.LoginHintFormat]; ok {
+			out.CIBA.LoginHintFormat = f
+		} else {
+			out.CIBA.LoginHintFormat = string(c.LoginHintFormat) // config.Validate names it
 		}
 		if c.LoginHintFrom != nil {
 			out.CIBA.LoginHintHeader = string(c.LoginHintFrom.Header)
