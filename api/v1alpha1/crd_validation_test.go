@@ -149,6 +149,13 @@ func TestCRDValidation(t *testing.T) {
 		{name: "response header timeout bound", patch: m("upstream", m("responseHeaderTimeout", "0s")), want: "upstream.responseHeaderTimeout: must be positive and at most 10m"},
 		{name: "response header timeout and trace ok", patch: m("upstream", map[string]any{"responseHeaderTimeout": "2m", "allowTrace": true})},
 		{name: "secret name is a DNS subdomain", patch: m("clientAuth", m("secretRef", m("name", "Bad_Name"))), want: "spec.clientAuth.secretRef.name"},
+		{name: "refresh.before negative", patch: m("refresh", m("before", "-1s")), want: "refresh.before: must not be negative"},
+		{name: "refresh.expirySkew too long", patch: m("refresh", m("expirySkew", "6m")), want: "refresh.expirySkew: must be between 0s and 5m"},
+		{name: "refresh.expirySkew negative", patch: m("refresh", m("expirySkew", "-1s")), want: "refresh.expirySkew: must be between 0s and 5m"},
+		{name: "refresh.minInterval too long", patch: m("refresh", m("minInterval", "11m")), want: "refresh.minInterval: must be between 0s and 10m"},
+		{name: "refresh.maxCallsPerSecond zero", patch: m("refresh", m("maxCallsPerSecond", 0)), want: "spec.refresh.maxCallsPerSecond"},
+		{name: "refresh.maxCallsPerSecond too high", patch: m("refresh", m("maxCallsPerSecond", 1001)), want: "spec.refresh.maxCallsPerSecond"},
+		{name: "refresh tuned ok", patch: m("refresh", map[string]any{"before": "1m", "expirySkew": "5s", "minInterval": "2s", "maxCallsPerSecond": 50})},
 		{name: "secret key may not start with ..", patch: m("clientAuth", m("secretRef", m("clientIDKey", "..data"))), want: "spec.clientAuth.secretRef.clientIDKey"},
 	}
 	for _, tc := range tests {

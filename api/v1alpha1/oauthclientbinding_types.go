@@ -188,13 +188,38 @@ type TokenEndpoint struct {
 	CASecretRef *CASecretRef `json:"caSecretRef,omitempty"`
 }
 
-// Refresh tunes the token cache.
+// Refresh tunes the token cache and how hard it may press the token
+// endpoint.
 type Refresh struct {
 	// before is the lead time: a token is refreshed at the earlier of 80% of
 	// its lifetime or this long before it expires. Defaults to 30s.
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="refresh.before: must not be negative"
 	// +optional
 	Before *metav1.Duration `json:"before,omitempty"`
+
+	// expirySkew: a token is no longer sent this long before it expires
+	// (at most half its lifetime), so that clock differences and latency
+	// cannot make the partner see an expired token. The expiry is the
+	// earlier of expires_in and, for a JWT access token, its exp claim.
+	// Defaults to 10s.
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('5m')",message="refresh.expirySkew: must be between 0s and 5m"
+	// +optional
+	ExpirySkew *metav1.Duration `json:"expirySkew,omitempty"`
+
+	// minInterval is the least time between two token calls for one
+	// subject caused by expiry, so that a tiny expires_in cannot make the
+	// sidecar call the token endpoint in a loop. Defaults to 1s.
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('10m')",message="refresh.minInterval: must be between 0s and 10m"
+	// +optional
+	MinInterval *metav1.Duration `json:"minInterval,omitempty"`
+
+	// maxCallsPerSecond bounds the binding's token calls across all
+	// subjects (CIBA subscribers, token-exchange users), with bursts of up
+	// to twice as many. Defaults to 10.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	// +optional
+	MaxCallsPerSecond *int32 `json:"maxCallsPerSecond,omitempty"`
 }
 
 // OAuthClientBindingStatus is the observed state, written by the controller.

@@ -256,11 +256,22 @@ type OAuth1 struct {
 	TokenSecretFile    string `json:"tokenSecretFile,omitempty"`
 }
 
-// Refresh tunes the token cache.
+// Refresh tunes the token cache and how hard it may press the token
+// endpoint.
 type Refresh struct {
 	// Before is the lead time: a token is refreshed at the earlier of 80% of
 	// its lifetime or this long before expiry.
 	Before Duration `json:"before,omitempty"`
+	// ExpirySkew: a token is no longer sent this long before it expires
+	// (at most half its lifetime), so clock differences and latency cannot
+	// make the upstream see an expired token.
+	ExpirySkew Duration `json:"expirySkew,omitempty"`
+	// MinInterval is the least time between two token calls for one
+	// subject caused by expiry, so a tiny expires_in cannot make a loop.
+	MinInterval Duration `json:"minInterval,omitempty"`
+	// MaxCallsPerSecond bounds the binding's token calls across all
+	// subjects, with bursts of up to twice as many.
+	MaxCallsPerSecond int `json:"maxCallsPerSecond,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes Go duration strings.

@@ -45,6 +45,9 @@ func TestParseDefaults(t *testing.T) {
 		{"upstream.allowTrace", b.Upstream.AllowTrace, false},
 		{"allowInsecureHTTP", b.AllowInsecureHTTP, false},
 		{"bodyReadTimeout", c.BodyReadTimeout.Duration, 10 * time.Second},
+		{"refresh.expirySkew", b.Refresh.ExpirySkew.Duration, 10 * time.Second},
+		{"refresh.minInterval", b.Refresh.MinInterval.Duration, time.Second},
+		{"refresh.maxCallsPerSecond", b.Refresh.MaxCallsPerSecond, 10},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -183,6 +186,13 @@ func TestValidationErrorsNameTheField(t *testing.T) {
 		{"body read timeout", func(b, r map[string]any) { r["bodyReadTimeout"] = "-1s" }, `bodyReadTimeout: must be positive`},
 		{"wrong type", func(b, r map[string]any) { b["listenPort"] = "15001" }, "bindings.listenPort: must be int"},
 		{"bad duration", func(b, r map[string]any) { b["refresh"] = map[string]any{"before": "soon"} }, `invalid duration "soon"`},
+		{"negative before", func(b, r map[string]any) { b["refresh"] = map[string]any{"before": "-1s"} }, "bindings[0].refresh.before: must not be negative"},
+		{"negative skew", func(b, r map[string]any) { b["refresh"] = map[string]any{"expirySkew": "-1s"} }, "bindings[0].refresh.expirySkew: must be between 0s and 5m0s, got -1s"},
+		{"huge skew", func(b, r map[string]any) { b["refresh"] = map[string]any{"expirySkew": "1h"} }, "bindings[0].refresh.expirySkew: must be between 0s and 5m0s, got 1h0m0s"},
+		{"huge min interval", func(b, r map[string]any) { b["refresh"] = map[string]any{"minInterval": "11m"} }, "bindings[0].refresh.minInterval: must be between 0s and 10m0s"},
+		{"negative min interval", func(b, r map[string]any) { b["refresh"] = map[string]any{"minInterval": "-5ms"} }, "bindings[0].refresh.minInterval: must be between 0s and 10m0s, got -5ms"},
+		{"rate limit too high", func(b, r map[string]any) { b["refresh"] = map[string]any{"maxCallsPerSecond": 5000} }, "bindings[0].refresh.maxCallsPerSecond: must be between 1 and 1000, got 5000"},
+		{"negative rate limit", func(b, r map[string]any) { b["refresh"] = map[string]any{"maxCallsPerSecond": -1} }, "bindings[0].refresh.maxCallsPerSecond: must be between 1 and 1000, got -1"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -21,6 +21,12 @@ const (
 	DefaultSubjectHeader    = "X-User"
 	DefaultCacheSize        = 1024
 	DefaultRefreshBefore    = 30 * time.Second
+	DefaultExpirySkew       = 10 * time.Second
+	DefaultMinRefresh       = time.Second
+	DefaultMaxTokenCalls    = 10
+	MaxExpirySkew           = 5 * time.Minute
+	MaxMinRefresh           = 10 * time.Minute
+	MaxMaxTokenCalls        = 1000
 	DefaultCIBAMaxWait      = 30 * time.Second
 	DefaultCIBAMaxPending   = 100
 	DefaultMintLifetime     = 5 * time.Minute
@@ -72,6 +78,15 @@ func (b *Binding) setDefaults() {
 	}
 	if b.Upstream.ResponseHeaderTimeout.Duration == 0 {
 		b.Upstream.ResponseHeaderTimeout.Duration = DefaultResponseHeaderTimeout
+	}
+	if b.Refresh.ExpirySkew.Duration == 0 {
+		b.Refresh.ExpirySkew.Duration = DefaultExpirySkew
+	}
+	if b.Refresh.MinInterval.Duration == 0 {
+		b.Refresh.MinInterval.Duration = DefaultMinRefresh
+	}
+	if b.Refresh.MaxCallsPerSecond == 0 {
+		b.Refresh.MaxCallsPerSecond = DefaultMaxTokenCalls
 	}
 	if b.TokenPlacement.In == "" {
 		b.TokenPlacement.In = PlaceHeader
@@ -305,9 +320,7 @@ func (b *Binding) validate(p string, errs *fieldErrors) {
 	if o := b.OAuth1; o != nil {
 		b.validateOAuth1(p+".oauth1", o, errs)
 	}
-	if b.Refresh.Before.Duration < 0 {
-		errs.add(p+".refresh.before", "must not be negative")
-	}
+	b.Refresh.validate(p+".refresh", errs)
 }
 
 func requireFile(errs *fieldErrors, path, v string) {

@@ -112,6 +112,7 @@ func newBinding(cfg *config.Binding, env bindingEnv) (*binding, error) {
 			if b.taap, err = pop.NewBuilder(rk, p.Sign, p.Lifetime.Duration); err != nil {
 				return nil, fmt.Errorf("pop: %w", err)
 			}
+			b.taap.Now = b.now // one clock for token expiry and PoP iat/exp
 		case config.PoPDPoP:
 			if b.dpop, err = signing.NewDPoPProver(); err != nil {
 				return nil, fmt.Errorf("pop: %w", err)

@@ -69,7 +69,7 @@ func recv(t *testing.T, ch <-chan struct{}, what string) {
 // a stream whose headers arrived in time runs past that deadline.
 func TestResponseHeaderTimeout(t *testing.T) {
 	const timeout = 7 * time.Second // distinct from every other deadline
-	tok := tokenEndpoint(t)
+	tok := bearerTokenEndpoint(t)
 	withTimeout := func(b *config.Binding) { b.Upstream.ResponseHeaderTimeout.Duration = timeout }
 
 	t.Run("no headers: 504 upstream_timeout", func(t *testing.T) {
@@ -166,7 +166,7 @@ func formPost(url string, n int) (*http.Response, error) {
 // budget is returned.
 func TestBufferedBodyDeadline(t *testing.T) {
 	const readTimeout = 9 * time.Second
-	tok := tokenEndpoint(t)
+	tok := bearerTokenEndpoint(t)
 	up, _ := inspectingUpstream(t, nil)
 	cfg := bearerBinding(t, tok.URL, up.URL, func(b *config.Binding) {
 		b.TokenPlacement.In = config.PlaceForm
@@ -204,7 +204,7 @@ func TestBufferedBodyDeadline(t *testing.T) {
 // exceed the budget; the request that would is refused with 503 and
 // Retry-After, and the budget is whole again once requests finish.
 func TestBodyBudget(t *testing.T) {
-	tok := tokenEndpoint(t)
+	tok := bearerTokenEndpoint(t)
 	up := blockingUpstream(t, func(w http.ResponseWriter, r *http.Request, release <-chan struct{}) { <-release })
 	cfg := bearerBinding(t, tok.URL, up.url, func(b *config.Binding) {
 		b.TokenPlacement.In = config.PlaceForm

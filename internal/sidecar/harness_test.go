@@ -42,6 +42,13 @@ type running struct {
 
 func startSidecar(t *testing.T, cfg *config.Config, opts ...Option) *running {
 	t.Helper()
+	return startSidecarLogged(t, cfg, zaptest.NewLogger(t), opts...)
+}
+
+// startSidecarLogged is startSidecar with the caller's logger, for tests
+// that check what is logged.
+func startSidecarLogged(t *testing.T, cfg *config.Config, log *zap.Logger, opts ...Option) *running {
+	t.Helper()
 	cfg.Version = config.Version
 	cfg.Admin.Listen = "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
 	for i := range cfg.Bindings {
@@ -53,7 +60,7 @@ func startSidecar(t *testing.T, cfg *config.Config, opts ...Option) *running {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config invalid: %v", err)
 	}
-	srv, err := New(cfg, zaptest.NewLogger(t), opts...)
+	srv, err := New(cfg, log, opts...)
 	if err != nil {
 		t.Fatalf("sidecar.New: %v", err)
 	}

@@ -43,7 +43,7 @@ func inspectingUpstream(t *testing.T, h func(w http.ResponseWriter)) (*httptest.
 	return srv, &last
 }
 
-func tokenEndpoint(t *testing.T) *httptest.Server {
+func bearerTokenEndpoint(t *testing.T) *httptest.Server {
 	ts := &tokenServer{}
 	ts.set(jsonToken(`{"access_token":"AT-1","token_type":"Bearer","expires_in":3600,"id_token":"ID-1"}`))
 	srv := httptest.NewServer(ts)
@@ -61,7 +61,7 @@ func (c chunkedBody) Read(p []byte) (int, error) { return c.r.Read(p) }
 // uses for a credential (header, underscore alias, trailer, access_token in
 // the query or form body), only the sidecar's own reaches the partner.
 func TestAppCredentialsNeverReachUpstream(t *testing.T) {
-	tok := tokenEndpoint(t)
+	tok := bearerTokenEndpoint(t)
 	up, last := inspectingUpstream(t, nil)
 	forged := http.Header{
 		"Authorization":       {"Bearer app-own"},
@@ -159,7 +159,7 @@ func TestAppCredentialsNeverReachUpstream(t *testing.T) {
 // response as its own error, whether the upstream sends the mark as a header
 // or as a trailer, in any spelling.
 func TestUpstreamCannotImpersonateSidecarErrors(t *testing.T) {
-	tok := tokenEndpoint(t)
+	tok := bearerTokenEndpoint(t)
 	for _, name := range []string{ErrorHeader, "x-oauth-injector-error", "X_OAuth_Injector_Error"} {
 		for _, trailer := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s trailer=%v", name, trailer), func(t *testing.T) {
@@ -200,7 +200,7 @@ func TestUpstreamCannotImpersonateSidecarErrors(t *testing.T) {
 // TestTraceRefused: TRACE would echo the sidecar's credentials back to the
 // app, so the sidecar answers it unless the binding allows it.
 func TestTraceRefused(t *testing.T) {
-	tok := tokenEndpoint(t)
+	tok := bearerTokenEndpoint(t)
 	cases := []struct {
 		name       string
 		allow      bool

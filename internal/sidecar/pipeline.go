@@ -158,14 +158,17 @@ func (b *binding) roundTrip(out *http.Request) (*http.Response, error) {
 		}
 		// One refresh and one replay: a 401 usually means the partner
 		// revoked the token early. A DPoP nonce challenge needs no new
-		// token, only the nonce we just stored.
+		// token, only the nonce we just stored. The cache drops a
+		// subject's token at most once per interval: when it refuses, the
+		// upstream is refusing the request, not the token, and its 401
+		// goes to the app without costing a token call.
 		nonceChallenge := b.dpop != nil && strings.Contains(resp.Header.Get("WWW-Authenticate"), "use_dpop_nonce")
+		if !nonceChallenge && !b.tokens.Invalidate(st.subject, tok) {
+			return resp, nil
+		}
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
-		if !nonceChallenge {
-			b.tokens.Invalidate(st.subject, tok)
-		}
-		b.log.Info("upstream returned 401; refreshing and replaying once", zap.Bool("dpop_nonce", nonceChallenge))
+		b.log.Debug("upstream returned 401; refreshing and replaying once", zap.Bool("dpop_nonce", nonceChallenge))
 	}
 }
 

@@ -56,11 +56,16 @@ func (b *binding) newTokenSource() error {
 	if b.client, err = oauth.NewClient(opts); err != nil {
 		return fmt.Errorf("tokenEndpoint: %w", err)
 	}
+	fl := newFetchLog(b)
 	ro := refresher.Options{
-		Fetch:   b.fetch,
-		Before:  c.Refresh.Before.Duration,
-		Observe: b.metrics.observe,
-		Now:     b.now,
+		Fetch:       b.fetch,
+		Before:      c.Refresh.Before.Duration,
+		ExpirySkew:  c.Refresh.ExpirySkew.Duration,
+		MinInterval: c.Refresh.MinInterval.Duration,
+		RateLimit:   float64(c.Refresh.MaxCallsPerSecond),
+		Observe:     fl.observe,
+		Notice:      fl.notice,
+		Now:         b.now,
 	}
 	b.clientLevel = true
 	switch g := c.Grant; {
@@ -187,7 +192,9 @@ func (b *binding) subjectToken(subject string) (string, error) {
 		if tok == "" {
 			return "", fmt.Errorf("%w: grant.tokenExchange.subjectToken.file %s is empty", ErrSubjectToken, src.File)
 		}
-		if exp, ok := jwtExpiry(tok); ok && !b.now().Before(exp) {
+		// Read without verifying: the partner verifies; this only fails fast
+		// with a clear message instead of a vague invalid_grant.
+		if exp, ok := oauth.JWTExpiry(tok); ok && !b.now().Before(exp) {
 			return "", fmt.Errorf("%w: grant.tokenExchange.subjectToken.file %s holds a JWT that expired at %s", ErrSubjectToken, src.File, exp.UTC().Format(time.RFC3339))
 		}
 		return tok, nil
@@ -223,16 +230,6 @@ func (b *binding) mintSubject(m *config.MintSubject, subject string) (string, er
 		return "", fmt.Errorf("%w: signing: %w", ErrSubjectToken, err)
 	}
 	return s, nil
-}
-
-// jwtExpiry reads exp without verifying: the partner verifies; we only want
-// to fail fast with a clear message instead of a vague invalid_grant.
-func jwtExpiry(tok string) (time.Time, bool) {
-	var c jwt.RegisteredClaims
-	if _, _, err := jwt.NewParser().ParseUnverified(tok, &c); err != nil || c.ExpiresAt == nil {
-		return time.Time{}, false
-	}
-	return c.ExpiresAt.Time, true
 }
 
 func (b *binding) warm(ctx context.Context) {

@@ -162,7 +162,12 @@ func (r *renderer) binding(s *v1alpha1.OAuthClientBindingSpec) config.Binding {
 		cb.OAuth1 = r.oauth1(o)
 	}
 	if rf := s.Refresh; rf != nil {
-		cb.Refresh.Before = dur(rf.Before)
+		cb.Refresh = config.Refresh{
+			Before:            dur(rf.Before),
+			ExpirySkew:        dur(rf.ExpirySkew),
+			MinInterval:       dur(rf.MinInterval),
+			MaxCallsPerSecond: int(deref(rf.MaxCallsPerSecond)),
+		}
 	}
 	return cb
 }
