@@ -30,8 +30,13 @@ func runOAuth1(ctx context.Context, b *config.Binding, o *Options) (*Result, err
 	if o.Scopes != nil || o.Prompt != "" || o.OfflineAccess {
 		return nil, fmt.Errorf("--scope, --prompt and --offline-access are for OAuth 2; binding %q uses OAuth 1.0a", b.Name)
 	}
-	refs := []SecretRef{}
-	for _, f := range []struct{ field, file string }{{"oauth1.tokenFile", ob.TokenFile}, {"oauth1.tokenSecretFile", ob.TokenSecretFile}} {
+	// Each file the binding reads, and the §2.3 response parameter for it.
+	var refs []SecretRef
+	var wanted []string
+	for _, f := range []struct{ field, file, param string }{
+		{"oauth1.tokenFile", ob.TokenFile, "oauth_token"},
+		{"oauth1.tokenSecretFile", ob.TokenSecretFile, "oauth_token_secret"},
+	} {
 		if f.file == "" {
 			continue // RSA methods sign without the token secret
 		}
@@ -39,7 +44,7 @@ func runOAuth1(ctx context.Context, b *config.Binding, o *Options) (*Result, err
 		if err != nil {
 			return nil, err
 		}
-		refs = append(refs, r)
+		refs, wanted = append(refs, r), append(wanted, f.param)
 	}
 	if len(refs) == 2 && refs[0] == refs[1] {
 		return nil, fmt.Errorf("oauth1.tokenFile and oauth1.tokenSecretFile map to the same Secret key %s/%s", refs[0].Name, refs[0].Key)
@@ -113,8 +118,11 @@ func runOAuth1(ctx context.Context, b *config.Binding, o *Options) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	values := []string{tok.Get("oauth_token"), tok.Get("oauth_token_secret")}
-	return &Result{Flow: FlowOAuth1, Secrets: secretsFor(o.Namespace, refs, values[:len(refs)])}, nil
+	values := make([]string, len(wanted))
+	for i, p := range wanted {
+		values[i] = tok.Get(p)
+	}
+	return &Result{Flow: FlowOAuth1, Secrets: secretsFor(o.Namespace, refs, values)}, nil
 }
 
 // consumerParams are the binding's client credentials (RFC 5849 §1.1).

@@ -2,8 +2,9 @@
 // oauth-injector tests: client_credentials, password, refresh_token, the
 // authorization code grant with PKCE for clients registered with
 // redirect_uris (with oidc-provider's own login and consent pages when
-// devInteractions is set), CIBA poll mode, RFC 8693 and Tapkey token exchange, DPoP with optional nonces, and a
-// /resource endpoint that validates the tokens it issued.
+// devInteractions is set), CIBA poll mode, RFC 8693 and Tapkey token
+// exchange, DPoP with optional nonces, and a /resource endpoint that
+// validates the tokens it issued.
 //
 // Start: OIDC_CONFIG=/path/config.json node server.mjs
 // When ready it prints exactly one JSON line on stdout with the endpoints;
