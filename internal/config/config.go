@@ -24,6 +24,12 @@ const Version = "v1"
 // MaxPoPLifetime is the ceiling T-Mobile's validator enforces on exp-iat.
 const MaxPoPLifetime = 120 * time.Second
 
+// MountRoot is where the webhook mounts a binding's Secret keys into the
+// sidecar: <MountRoot>/<binding>/<secret-name>/<key>. It lives here, not in
+// the webhook, because `injector consent` reads a rendered path back into
+// the Secret name and key it must write, and the injector links no webhook code.
+const MountRoot = "/var/run/oauth-injector"
+
 // DefaultMaxBodyBytes bounds the buffer used when a signature covers the body.
 const DefaultMaxBodyBytes = 1 << 20
 

@@ -69,6 +69,7 @@ type Client struct {
 var reservedParams = []string{
 	"grant_type", "client_id", "client_secret", "client_assertion", "client_assertion_type",
 	"username", "password", "refresh_token", "auth_req_id", "subject_token", "subject_token_type",
+	"code", "code_verifier", "redirect_uri",
 }
 
 // NewClient validates o and returns a client. Errors name the Options field.

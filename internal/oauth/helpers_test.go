@@ -21,6 +21,8 @@ const (
 	testRefresh      = "tGzv3JOkF0XG5Qx2TlKWIA-refresh"
 	testSubject      = "eyJhbGciOiJSUzI1NiJ9.subject-token.sig"
 	testAccess       = "2YotnFZFEjr1zCsicMWpAA-access"
+	testCode         = "SplxlOBeZQQYbYS6WxSbIA-code"
+	testVerifier     = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 )
 
 var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)

@@ -16,7 +16,7 @@ import (
 func echoEverything(w http.ResponseWriter, r *http.Request, _ int) {
 	_ = r.ParseForm() // query and body alike
 	var parts []string
-	for _, k := range []string{"client_secret", "password", "refresh_token", "subject_token", "client_assertion", "auth_req_id"} {
+	for _, k := range []string{"client_secret", "password", "refresh_token", "subject_token", "client_assertion", "auth_req_id", "code", "code_verifier"} {
 		if v := r.Form.Get(k); v != "" {
 			parts = append(parts, v)
 		}
@@ -62,6 +62,10 @@ func TestErrorsNeverContainSecrets(t *testing.T) {
 		"client_credentials": func(c *Client) error { _, err := c.ClientCredentials(ctx, nil); return err },
 		"password":           func(c *Client) error { _, err := c.Password(ctx, "user", testPassword, nil); return err },
 		"refresh":            func(c *Client) error { _, err := c.Refresh(ctx, testRefresh, nil); return err },
+		"authorization_code": func(c *Client) error {
+			_, err := c.AuthorizationCode(ctx, testCode, "http://127.0.0.1:1/callback", testVerifier)
+			return err
+		},
 		"exchange": func(c *Client) error {
 			_, err := c.Exchange(ctx, ExchangeRequest{SubjectToken: testSubject, SubjectTokenType: "jwt"})
 			return err
@@ -83,7 +87,7 @@ func TestErrorsNeverContainSecrets(t *testing.T) {
 						t.Fatalf("%s/%s/%s/%s: want an error", rname, gname, am, method)
 					}
 					msg := err.Error()
-					secrets := append([]string{testClientSecret, testPassword, testRefresh, testSubject, testAccess,
+					secrets := append([]string{testClientSecret, testPassword, testRefresh, testSubject, testAccess, testCode, testVerifier,
 						strings.TrimPrefix(BasicAuth(testClientID, testClientSecret), "Basic ")}, assertions...)
 					for _, s := range secrets {
 						if strings.Contains(msg, s) {

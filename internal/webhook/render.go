@@ -22,7 +22,7 @@ import (
 
 // MountRoot is where the sidecar finds its credential files:
 // <MountRoot>/<binding>/<secret-name>/<key>.
-const MountRoot = "/var/run/oauth-injector"
+const MountRoot = config.MountRoot
 
 // serviceAccountDir is the per-binding directory of a projected service
 // account token. The underscore cannot occur in a Secret name, so it never

@@ -1,7 +1,10 @@
 // A real OpenID provider (panva's oidc-provider) configured for the
-// oauth-injector tests: client_credentials, password, refresh_token, CIBA poll
-// mode, RFC 8693 and Tapkey token exchange, DPoP with optional nonces, and a
-// /resource endpoint that validates the tokens it issued.
+// oauth-injector tests: client_credentials, password, refresh_token, the
+// authorization code grant with PKCE for clients registered with
+// redirect_uris (with oidc-provider's own login and consent pages when
+// devInteractions is set), CIBA poll mode, RFC 8693 and Tapkey token
+// exchange, DPoP with optional nonces, and a /resource endpoint that
+// validates the tokens it issued.
 //
 // Start: OIDC_CONFIG=/path/config.json node server.mjs
 // When ready it prints exactly one JSON line on stdout with the endpoints;
@@ -76,7 +79,9 @@ async function main() {
     },
     scopes: ['openid', 'offline_access'],
     features: {
-      devInteractions: { enabled: false },
+      // The development login and consent pages: any login name, no
+      // password check. Only the consent tests (authorization code) need them.
+      devInteractions: { enabled: cfg.devInteractions === true },
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
       revocation: { enabled: true },
@@ -99,8 +104,12 @@ async function main() {
         },
       },
     },
-    async issueRefreshToken(_ctx, client, source) {
-      return client.grantTypeAllowed('refresh_token') && source[NO_REFRESH] !== true;
+    async issueRefreshToken(ctx, client, source) {
+      if (!client.grantTypeAllowed('refresh_token') || source[NO_REFRESH] === true) return false;
+      // As oidc-provider's default: a code grant earns a refresh token only
+      // with offline_access, which the authorization endpoint keeps only
+      // together with prompt=consent.
+      return ctx.oidc.params.grant_type !== 'authorization_code' || source.scopes.has('offline_access');
     },
     rotateRefreshToken: cfg.rotateRefreshToken === true,
     ttl: {

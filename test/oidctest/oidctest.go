@@ -3,8 +3,9 @@
 // outside the repository, writes the clients and keys the test asks for,
 // starts node on a random 127.0.0.1 port and stops it when the test ends.
 //
-// The provider supports client_credentials, password, refresh_token, CIBA
-// poll mode, RFC 8693 and Tapkey token exchange, DPoP (optionally with
+// The provider supports client_credentials, password, refresh_token, the
+// authorization code grant with PKCE and its own login and consent pages
+// (Options.AuthorizationCode), CIBA poll mode, RFC 8693 and Tapkey token exchange, DPoP (optionally with
 // nonces), and client authentication with client_secret_basic,
 // client_secret_post, private_key_jwt and none; with Options.MTLS it serves
 // HTTPS and also accepts tls_client_auth (RFC 8705). Its /resource endpoint
@@ -103,6 +104,11 @@ type Options struct {
 	// tls_client_auth (RFC 8705) using the CA-issued certificate
 	// CN=MTLSClientCN. Off by default: plain HTTP, no extra client.
 	MTLS bool
+	// AuthorizationCode registers Server.CodeClient and
+	// Server.CodePublicClient for the authorization code grant and turns on
+	// the provider's login and consent pages (oidc-provider's
+	// devInteractions: any login name, no password check).
+	AuthorizationCode bool
 }
 
 // Client is one registered client.
@@ -123,6 +129,11 @@ type Server struct {
 	ResourceEndpoint string
 
 	BasicClient, PostClient, PrivateKeyJWTClient, PublicClient Client
+	// CodeClient (client_secret_basic), CodePublicClient (none, so PKCE
+	// is its only proof) and CodeDPoPClient (client_secret_basic, and every
+	// token request must carry a DPoP proof: dpop_bound_access_tokens) are
+	// set only with Options.AuthorizationCode.
+	CodeClient, CodePublicClient, CodeDPoPClient Client
 	// MTLSClient and MTLS are set only with Options.MTLS.
 	MTLSClient Client
 	MTLS       *MTLS
@@ -167,6 +178,7 @@ type serverConfig struct {
 	TokenExchange      verifierConfig `json:"tokenExchange"`
 	Tapkey             verifierConfig `json:"tapkey"`
 	TLS                *tlsConfig     `json:"tls,omitempty"`
+	DevInteractions    bool           `json:"devInteractions,omitempty"`
 }
 
 type clientConfig struct {
@@ -175,6 +187,15 @@ type clientConfig struct {
 	AuthMethod   string        `json:"token_endpoint_auth_method"`
 	JWKS         *jwksDocument `json:"jwks,omitempty"`
 	SubjectDN    string        `json:"tls_client_auth_subject_dn,omitempty"`
+	// Set for authorization code clients only; the server's defaults apply
+	// otherwise.
+	ApplicationType string   `json:"application_type,omitempty"`
+	GrantTypes      []string `json:"grant_types,omitempty"`
+	ResponseTypes   []string `json:"response_types,omitempty"`
+	RedirectURIs    []string `json:"redirect_uris,omitempty"`
+	// DPoPBoundAccessTokens (RFC 9449 §5.2) refuses token requests without
+	// a DPoP proof.
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
 }
 
 type userConfig struct {
@@ -345,6 +366,9 @@ func resolve(opts Options) (*Server, *serverConfig, error) {
 		s.MTLS, cfg.TLS = m, tlsCfg
 		s.MTLSClient = Client{ID: "mtls-client", AuthMethod: AuthTLSClient}
 		cfg.Clients = append(cfg.Clients, clientConfig{ClientID: s.MTLSClient.ID, AuthMethod: AuthTLSClient, SubjectDN: "CN=" + MTLSClientCN})
+	}
+	if opts.AuthorizationCode {
+		addCodeClients(s, cfg)
 	}
 	return s, cfg, nil
 }

@@ -32,6 +32,7 @@ const defaults = {
     requestTTL: 120,
   },
   dpop: { requireNonce: false },
+  devInteractions: false,
   tokenExchange: { jwks: { keys: [] }, issuer: 'https://idp.example', audience: 'oauth-injector-test' },
   tapkey: { provider: 'idp.example', jwks: { keys: [] }, issuer: 'https://idp.example', audience: 'tapkey' },
 };
