@@ -23,11 +23,13 @@ import (
 )
 
 const (
-	repoRoot     = "../.."
-	registry     = "localhost:5000/oauth-injector"
-	imageTag     = "nodetest"
-	releaseNS    = "oauth-injector-system"
-	releaseName  = "oauth-injector"
+	repoRoot    = "../.."
+	registry    = "localhost:5000/oauth-injector"
+	imageTag    = "nodetest"
+	releaseNS   = "oauth-injector-system"
+	releaseName = "oi"
+	// fullName is the chart's <release>-oauth-injector prefix of every object.
+	fullName     = releaseName + "-oauth-injector"
 	webhookLabel = "app.kubernetes.io/name=oauth-injector"
 )
 
@@ -185,7 +187,7 @@ func (s *suite) installChart(ctx context.Context) error {
 	// --wait covers the Deployment; admission also needs the caBundle the
 	// webhook patches in once its certificates exist.
 	err = localnode.Eventually(ctx, 2*time.Minute, 500*time.Millisecond, func(ctx context.Context) (bool, error) {
-		mwc, err := s.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, releaseName, metav1.GetOptions{})
+		mwc, err := s.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, fullName, metav1.GetOptions{})
 		if err != nil {
 			return false, err
 		}
@@ -194,7 +196,7 @@ func (s *suite) installChart(ctx context.Context) error {
 				return false, fmt.Errorf("webhook %s has no caBundle yet", w.Name)
 			}
 		}
-		d, err := s.cs.AppsV1().Deployments(releaseNS).Get(ctx, releaseName, metav1.GetOptions{})
+		d, err := s.cs.AppsV1().Deployments(releaseNS).Get(ctx, fullName, metav1.GetOptions{})
 		if err != nil {
 			return false, err
 		}
@@ -279,7 +281,6 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func(ctx 
 		t.Fatalf("%s: %v", what, err)
 	}
 }
-
 
 func clientKey(ns, name string) client.ObjectKey { return client.ObjectKey{Namespace: ns, Name: name} }
 

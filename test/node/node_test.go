@@ -458,7 +458,7 @@ func TestWebhookAvailability(t *testing.T) {
 
 func (s *suite) waitWebhooks(ctx context.Context) error {
 	return localnodeEventually(ctx, 3*time.Minute, func(ctx context.Context) (bool, error) {
-		d, err := s.cs.AppsV1().Deployments(releaseNS).Get(ctx, releaseName, metav1.GetOptions{})
+		d, err := s.cs.AppsV1().Deployments(releaseNS).Get(ctx, fullName, metav1.GetOptions{})
 		if err != nil {
 			return false, err
 		}
