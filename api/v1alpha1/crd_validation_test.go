@@ -127,6 +127,8 @@ func TestCRDValidation(t *testing.T) {
 		{name: "mint needs privateKey", patch: m("grant", map[string]any{"type": "TokenExchange", "tokenExchange": map[string]any{"subjectTokenType": "jwt", "subjectToken": m("mint", map[string]any{"issuer": "i", "audience": "a"})}}), want: "privateKey: required when grant.tokenExchange.subjectToken.mint is set"},
 		{name: "PrivateKeyJWT needs privateKey", patch: m("clientAuth", m("method", "PrivateKeyJWT")), want: "privateKey: required when clientAuth.method is PrivateKeyJWT"},
 		{name: "TLSClientAuth needs tlsSecretRef", patch: m("clientAuth", m("method", "TLSClientAuth")), want: "clientAuth.tlsSecretRef: required when clientAuth.method is TLSClientAuth"},
+		{name: "ClientSecretJWT needs secretRef", patch: m("clientAuth", map[string]any{"method": "ClientSecretJWT", "secretRef": nil}), want: "clientAuth.secretRef: required for ClientSecretBasic, ClientSecretPost, ClientSecretJWT"},
+		{name: "ClientSecretJWT with audience ok", patch: m("clientAuth", map[string]any{"method": "ClientSecretJWT", "audience": "https://auth.partner.example"})},
 		{name: "ClientSecretPost needs secretRef", patch: m("clientAuth", map[string]any{"method": "ClientSecretPost", "secretRef": nil}), want: "clientAuth.secretRef: required for ClientSecretBasic"},
 		{name: "clientAuth required for token grants", patch: m("clientAuth", nil), want: "clientAuth: required unless grant.type is None"},
 		{name: "tokenEndpoint required for token grants", patch: m("tokenEndpoint", nil), want: "tokenEndpoint: required unless grant.type is None"},

@@ -167,6 +167,7 @@ const (
 	AuthClientSecretBasic = "client_secret_basic"
 	AuthClientSecretPost  = "client_secret_post"
 	AuthPrivateKeyJWT     = "private_key_jwt"
+	AuthClientSecretJWT   = "client_secret_jwt"
 	AuthTLSClientAuth     = "tls_client_auth"
 	AuthNone              = "none"
 )
@@ -178,7 +179,8 @@ type ClientAuth struct {
 	ClientSecretFile string `json:"clientSecretFile,omitempty"`
 	TLSCertFile      string `json:"tlsCertFile,omitempty"`
 	TLSKeyFile       string `json:"tlsKeyFile,omitempty"`
-	// Audience of the private_key_jwt assertion; the token URL when empty.
+	// Audience of the private_key_jwt or client_secret_jwt assertion; the
+	// token URL when empty.
 	Audience string `json:"audience,omitempty"`
 }
 

@@ -133,6 +133,9 @@ func TestValidationErrorsNameTheField(t *testing.T) {
 		}, `bindings[0].grant.password: only allowed when grant.type is "password"`},
 		{"secret file missing", func(b, r map[string]any) { delete(b["clientAuth"].(map[string]any), "clientSecretFile") }, "bindings[0].clientAuth.clientSecretFile: required"},
 		{"auth method", func(b, r map[string]any) { b["clientAuth"].(map[string]any)["method"] = "digest" }, `bindings[0].clientAuth.method: unsupported method "digest"`},
+		{"client_secret_jwt needs the secret", func(b, r map[string]any) {
+			b["clientAuth"] = map[string]any{"method": "client_secret_jwt", "clientIDFile": "/s/client_id"}
+		}, "bindings[0].clientAuth.clientSecretFile: required"},
 		{"placement", func(b, r map[string]any) { b["tokenPlacement"] = map[string]any{"in": "cookie"} }, `bindings[0].tokenPlacement.in: must be header, query or form, got "cookie"`},
 		{"token method", func(b, r map[string]any) { b["tokenEndpoint"].(map[string]any)["method"] = "PUT" }, `bindings[0].tokenEndpoint.method: must be GET or POST, got "PUT"`},
 		{"oauth1 rsa no key", func(b, r map[string]any) {
@@ -170,6 +173,20 @@ func TestValidationErrorsNameTheField(t *testing.T) {
 				t.Fatalf("error %q\nwant substring %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestClientSecretJWTAccepted: client_secret_jwt is a client authentication
+// method like the others, with the token URL as default audience.
+func TestClientSecretJWTAccepted(t *testing.T) {
+	c, err := Parse(mutate(t, func(b, r map[string]any) {
+		b["clientAuth"] = map[string]any{"method": "client_secret_jwt", "clientIDFile": "/s/client_id", "clientSecretFile": "/s/client_secret", "audience": "https://oauth.example"}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := c.Bindings[0].ClientAuth; a.Method != AuthClientSecretJWT || a.Audience != "https://oauth.example" {
+		t.Fatalf("clientAuth = %+v", a)
 	}
 }
 

@@ -62,7 +62,7 @@ func (b *Binding) validateClientAuth(p string, errs *fieldErrors) {
 	a := b.ClientAuth
 	needsToken := b.Grant.Type != GrantNone && b.Grant.Type != ""
 	switch a.Method {
-	case AuthClientSecretBasic, AuthClientSecretPost:
+	case AuthClientSecretBasic, AuthClientSecretPost, AuthClientSecretJWT:
 		requireFile(errs, p+".clientIDFile", a.ClientIDFile)
 		requireFile(errs, p+".clientSecretFile", a.ClientSecretFile)
 	case AuthPrivateKeyJWT:
@@ -80,7 +80,7 @@ func (b *Binding) validateClientAuth(p string, errs *fieldErrors) {
 			errs.add(p+".method", "required")
 		}
 	default:
-		errs.add(p+".method", "unsupported method %q (want client_secret_basic, client_secret_post, private_key_jwt, tls_client_auth or none)", a.Method)
+		errs.add(p+".method", "unsupported method %q (want client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt, tls_client_auth or none)", a.Method)
 	}
 }
 

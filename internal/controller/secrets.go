@@ -91,7 +91,7 @@ func requirements(spec *v1alpha1.OAuthClientBindingSpec) ([]secretRequirement, e
 
 	if ca := spec.ClientAuth; ca != nil {
 		switch ca.Method {
-		case v1alpha1.ClientSecretBasic, v1alpha1.ClientSecretPost:
+		case v1alpha1.ClientSecretBasic, v1alpha1.ClientSecretPost, v1alpha1.ClientSecretJWT:
 			if ca.SecretRef == nil {
 				return nil, invalidSpec("spec.clientAuth.secretRef: required when clientAuth.method is %s", ca.Method)
 			}

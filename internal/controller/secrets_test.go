@@ -61,6 +61,13 @@ func TestRequirements(t *testing.T) {
 			},
 		},
 		{
+			name: "client_secret_jwt needs the secret, which keys the assertion",
+			spec: v1alpha1.OAuthClientBindingSpec{
+				ClientAuth: &v1alpha1.ClientAuth{Method: v1alpha1.ClientSecretJWT, SecretRef: &v1alpha1.ClientSecretRef{Name: "creds"}},
+			},
+			want: []reqSummary{{"spec.clientAuth.secretRef", "creds", []string{"client_id", "client_secret"}}},
+		},
+		{
 			name: "mtls, CAs, password grant",
 			spec: v1alpha1.OAuthClientBindingSpec{
 				Upstream:      v1alpha1.Upstream{CASecretRef: &v1alpha1.CASecretRef{Name: "up-ca"}},
@@ -112,6 +119,11 @@ func TestRequirements(t *testing.T) {
 			name:    "basic without secretRef",
 			spec:    v1alpha1.OAuthClientBindingSpec{ClientAuth: &v1alpha1.ClientAuth{Method: v1alpha1.ClientSecretPost}},
 			wantErr: "spec.clientAuth.secretRef: required when clientAuth.method is ClientSecretPost",
+		},
+		{
+			name:    "client_secret_jwt without secretRef",
+			spec:    v1alpha1.OAuthClientBindingSpec{ClientAuth: &v1alpha1.ClientAuth{Method: v1alpha1.ClientSecretJWT}},
+			wantErr: "spec.clientAuth.secretRef: required when clientAuth.method is ClientSecretJWT",
 		},
 		{
 			name:    "TLSClientAuth without tlsSecretRef",

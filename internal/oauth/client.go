@@ -31,7 +31,8 @@ type Options struct {
 	// AuthMethod is one of the config.Auth* constants;
 	// client_secret_basic when empty (the RFC 7591 default).
 	AuthMethod string
-	// Audience is the private_key_jwt aud; TokenURL when empty.
+	// Audience is the aud of private_key_jwt and client_secret_jwt client
+	// assertions; TokenURL when empty.
 	Audience    string
 	Credentials func() (Credentials, error)
 	// HTTPClient carries the transport (mTLS certificate, private CA). The
@@ -99,9 +100,9 @@ func NewClient(o Options) (*Client, error) {
 	case "":
 		o.AuthMethod = config.AuthClientSecretBasic
 	case config.AuthClientSecretBasic, config.AuthClientSecretPost, config.AuthPrivateKeyJWT,
-		config.AuthTLSClientAuth, config.AuthNone:
+		config.AuthClientSecretJWT, config.AuthTLSClientAuth, config.AuthNone:
 	default:
-		return nil, fmt.Errorf("oauth: AuthMethod: unsupported %q (want client_secret_basic, client_secret_post, private_key_jwt, tls_client_auth or none)", o.AuthMethod)
+		return nil, fmt.Errorf("oauth: AuthMethod: unsupported %q (want client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt, tls_client_auth or none)", o.AuthMethod)
 	}
 	if o.Credentials == nil && o.AuthMethod != config.AuthNone {
 		return nil, fmt.Errorf("oauth: Credentials: required for %s", o.AuthMethod)

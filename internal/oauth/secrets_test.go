@@ -67,7 +67,7 @@ func TestErrorsNeverContainSecrets(t *testing.T) {
 			return err
 		},
 	}
-	authMethods := []string{config.AuthClientSecretBasic, config.AuthClientSecretPost, config.AuthPrivateKeyJWT}
+	authMethods := []string{config.AuthClientSecretBasic, config.AuthClientSecretPost, config.AuthPrivateKeyJWT, config.AuthClientSecretJWT}
 	redactedSeen := false
 	for rname, respond := range responders {
 		for gname, grant := range grants {

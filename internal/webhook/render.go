@@ -255,6 +255,7 @@ func (r *renderer) tokenExchange(te *v1alpha1.TokenExchangeGrant) *config.TokenE
 var authMethods = map[v1alpha1.ClientAuthMethod]string{
 	v1alpha1.ClientSecretBasic: config.AuthClientSecretBasic,
 	v1alpha1.ClientSecretPost:  config.AuthClientSecretPost,
+	v1alpha1.ClientSecretJWT:   config.AuthClientSecretJWT,
 	v1alpha1.PrivateKeyJWT:     config.AuthPrivateKeyJWT,
 	v1alpha1.TLSClientAuth:     config.AuthTLSClientAuth,
 	v1alpha1.ClientAuthNone:    config.AuthNone,
@@ -271,7 +272,7 @@ func (r *renderer) clientAuth(ca *v1alpha1.ClientAuth) config.ClientAuth {
 	out := config.ClientAuth{Method: m, Audience: ca.Audience}
 	if ref := ca.SecretRef; ref != nil && m != config.AuthNone {
 		out.ClientIDFile = r.file(ref.Name, keyOr(ref.ClientIDKey, "client_id"))
-		if m == config.AuthClientSecretBasic || m == config.AuthClientSecretPost {
+		if m == config.AuthClientSecretBasic || m == config.AuthClientSecretPost || m == config.AuthClientSecretJWT {
 			out.ClientSecretFile = r.file(ref.Name, keyOr(ref.ClientSecretKey, "client_secret"))
 		}
 	}
