@@ -54,6 +54,8 @@ type OAuthClientBindingList struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.proofOfPossession) || self.proofOfPossession.type != 'TAAP' || has(self.privateKey)",message="privateKey: required when proofOfPossession.type is TAAP (it signs the PoP tokens)"
 // +kubebuilder:validation:XValidation:rule="!has(self.oauth1) || !self.oauth1.signatureMethod.startsWith('RSA-') || has(self.privateKey)",message="privateKey: required when oauth1.signatureMethod is RSA-SHA1 or RSA-SHA256 (an RSA key signs the request)"
 // +kubebuilder:validation:XValidation:rule="!has(self.grant.tokenExchange) || !has(self.grant.tokenExchange.subjectToken.mint) || has(self.privateKey)",message="privateKey: required when grant.tokenExchange.subjectToken.mint is set (it signs the minted subject token)"
+// +kubebuilder:validation:XValidation:rule="self.grant.type != 'JWTBearer' || has(self.privateKey)",message="privateKey: required when grant.type is JWTBearer (it signs the assertion)"
+// +kubebuilder:validation:XValidation:rule="self.grant.type != 'JWTBearer' || !has(self.clientAuth) || has(self.clientAuth.secretRef)",message="clientAuth.secretRef: required when grant.type is JWTBearer, also with method None (its client ID is the assertion's iss)"
 // +kubebuilder:validation:XValidation:rule="!has(self.proofOfPossession) || self.proofOfPossession.type != 'DPoP' || !has(self.tokenPlacement) || self.tokenPlacement.__in__ == 'Header'",message="tokenPlacement.in: must be Header when proofOfPossession.type is DPoP (RFC 9449 sends DPoP-bound tokens only in the Authorization header)"
 type OAuthClientBindingSpec struct {
 	// listenPort is the loopback port (127.0.0.1) on which the sidecar
@@ -87,7 +89,7 @@ type OAuthClientBindingSpec struct {
 
 	// privateKey is the client's private key, used for PrivateKeyJWT client
 	// authentication, TAAP PoP tokens, DPoP proofs, OAuth 1.0a RSA
-	// signatures and minted subject tokens.
+	// signatures, minted subject tokens and JWTBearer assertions.
 	// +optional
 	PrivateKey *PrivateKey `json:"privateKey,omitempty"`
 

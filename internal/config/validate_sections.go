@@ -1,9 +1,12 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Per-section checks of one binding, split from validate.go so each file
@@ -56,6 +59,72 @@ func (b *Binding) validateTokenExchange(p string, te *TokenExchange, errs *field
 			errs.add(p+".subjectToken.mint", "requires privateKey to sign the subject token")
 		}
 	}
+}
+
+// MaxJWTBearerSubjectBytes bounds a jwt_bearer sub: room for a TS.43
+// operator token, short enough to keep hostile values out of cache keys and
+// request bodies.
+const MaxJWTBearerSubjectBytes = 1024
+
+// validateJWTBearer checks grant.jwtBearer; p is the binding's path, because
+// the grant also needs privateKey and clientAuth.clientIDFile.
+func (b *Binding) validateJWTBearer(p string, j *JWTBearer, errs *fieldErrors) {
+	jp := p + ".grant.jwtBearer"
+	switch {
+	case j.Subject != "" && j.SubjectHeader != "":
+		errs.add(jp, "set exactly one of subject (fixed) or subjectHeader (per request), not both")
+	case j.Subject == "" && j.SubjectHeader == "":
+		errs.add(jp, "set exactly one of subject (fixed) or subjectHeader (per request)")
+	case j.SubjectHeader != "":
+		validateHeader(errs, jp+".subjectHeader", j.SubjectHeader)
+		if j.CacheSize < 1 {
+			errs.add(jp+".cacheSize", "must be at least 1")
+		}
+	default:
+		if err := ValidateJWTBearerSubject(j.Subject); err != nil {
+			errs.add(jp+".subject", "%v", err)
+		}
+		if j.CacheSize != 0 {
+			errs.add(jp+".cacheSize", "only used with subjectHeader; a fixed subject has one token")
+		}
+	}
+	switch d := j.Lifetime.Duration; {
+	case d <= 0:
+		errs.add(jp+".lifetime", "must be positive")
+	case d > MaxJWTBearerLifetime:
+		errs.add(jp+".lifetime", "must be <= %s, got %s", MaxJWTBearerLifetime, d)
+	case d%time.Second != 0:
+		errs.add(jp+".lifetime", "must be whole seconds (iat/exp are in seconds), got %s", d)
+	}
+	switch j.Algorithm {
+	case "", AlgRS256, AlgPS256, AlgES256:
+	default:
+		errs.add(jp+".algorithm", "must be %s, %s or %s (or empty: by key type), got %q", AlgRS256, AlgPS256, AlgES256, j.Algorithm)
+	}
+	if b.PrivateKey == nil {
+		errs.add(jp, "requires privateKey to sign the assertion")
+	}
+	if b.ClientAuth.ClientIDFile == "" {
+		errs.add(p+".clientAuth.clientIDFile", "required with grant.jwtBearer: the client ID is the assertion's iss")
+	}
+}
+
+// ValidateJWTBearerSubject checks a jwt_bearer sub, fixed or from a request
+// header: the authorization server decides what it names (CAMARA: tel:+... or
+// operatortoken:...), the sidecar only keeps it safe to send and cache. The
+// error never repeats the value, which may be a phone number.
+func ValidateJWTBearerSubject(s string) error {
+	switch {
+	case s == "":
+		return errors.New("must not be empty")
+	case len(s) > MaxJWTBearerSubjectBytes:
+		return fmt.Errorf("longer than %d bytes (%d)", MaxJWTBearerSubjectBytes, len(s))
+	case !utf8.ValidString(s):
+		return errors.New("not valid UTF-8")
+	case strings.IndexFunc(s, unicode.IsControl) >= 0:
+		return errors.New("contains a control character")
+	}
+	return nil
 }
 
 func (b *Binding) validateClientAuth(p string, errs *fieldErrors) {

@@ -131,6 +131,9 @@ func requirements(spec *v1alpha1.OAuthClientBindingSpec) ([]secretRequirement, e
 			return nil, err
 		}
 	}
+	if spec.Grant.Type == v1alpha1.GrantJWTBearer && spec.PrivateKey == nil {
+		return nil, invalidSpec("spec.privateKey: required when grant.type is JWTBearer")
+	}
 	if p := spec.ProofOfPossession; p != nil && p.Type == v1alpha1.PoPTAAP && spec.PrivateKey == nil {
 		return nil, invalidSpec("spec.privateKey: required when proofOfPossession.type is TAAP")
 	}

@@ -136,6 +136,11 @@ func TestRequirements(t *testing.T) {
 			wantErr: "spec.privateKey: required when clientAuth.method is PrivateKeyJWT",
 		},
 		{
+			name:    "JWTBearer without privateKey",
+			spec:    v1alpha1.OAuthClientBindingSpec{Grant: v1alpha1.Grant{Type: v1alpha1.GrantJWTBearer, JWTBearer: &v1alpha1.JWTBearerGrant{Subject: "s"}}},
+			wantErr: "spec.privateKey: required when grant.type is JWTBearer",
+		},
+		{
 			name:    "TAAP without privateKey",
 			spec:    v1alpha1.OAuthClientBindingSpec{ProofOfPossession: &v1alpha1.ProofOfPossession{Type: v1alpha1.PoPTAAP}},
 			wantErr: "spec.privateKey: required when proofOfPossession.type is TAAP",
