@@ -275,19 +275,23 @@ type TokenExchangeGrant struct {
 	Provider string `json:"provider,omitempty"`
 
 	// audience is the logical name of the target service (RFC 8693
-	// audience; tapkey_api for Tapkey).
+	// audience). For the Tapkey grant it defaults to tapkey_api, the only
+	// value Tapkey accepts; the default is applied when the sidecar config
+	// is rendered because it depends on grantType.
 	// +kubebuilder:validation:MaxLength=512
 	// +optional
 	Audience string `json:"audience,omitempty"`
 
-	// requestedTokenType is the RFC 8693 requested_token_type
-	// (access_token for Tapkey).
+	// requestedTokenType is the RFC 8693 requested_token_type. For the
+	// Tapkey grant it defaults to access_token (applied at rendering, like
+	// audience).
 	// +kubebuilder:validation:MaxLength=512
 	// +optional
 	RequestedTokenType string `json:"requestedTokenType,omitempty"`
 
 	// subjectTokenType is the RFC 8693 subject_token_type, for example
-	// urn:ietf:params:oauth:token-type:jwt (jwt for Tapkey).
+	// urn:ietf:params:oauth:token-type:jwt. For the Tapkey grant it
+	// defaults to jwt.
 	// +kubebuilder:validation:MaxLength=512
 	// +optional
 	SubjectTokenType string `json:"subjectTokenType,omitempty"`

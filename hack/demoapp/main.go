@@ -45,8 +45,12 @@ func run(args []string, out io.Writer) error {
 	fs.DurationVar(&o.interval, "interval", 500*time.Millisecond, "time between calls")
 	fs.DurationVar(&o.drain, "drain", time.Second, "how long to keep calling after SIGTERM")
 	fs.IntVar(&o.count, "count", 0, "stop after this many calls (0: until SIGTERM)")
+	get := fs.String("get", "", "instead: GET this URL once, print the status and body, and exit (the node tests scrape the sidecar's /metrics from another pod with it)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *get != "" {
+		return fetch(*get, out)
 	}
 	if o.binding == "" {
 		return errors.New("-binding is required")
@@ -117,4 +121,15 @@ func logLine(out io.Writer, v map[string]any) {
 	v["time"] = time.Now().UTC().Format(time.RFC3339Nano)
 	b, _ := json.Marshal(v)
 	fmt.Fprintln(out, string(b))
+}
+
+func fetch(url string, out io.Writer) error {
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	fmt.Fprintf(out, "HTTP %d\n", resp.StatusCode)
+	_, err = io.Copy(out, io.LimitReader(resp.Body, 4<<20))
+	return err
 }

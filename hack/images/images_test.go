@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"io"
+	"log"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -171,7 +173,7 @@ func TestBuildRefusesBadBinaries(t *testing.T) {
 
 // `make push` against a registry: push, pull back, same digest and config.
 func TestPushPullRoundTrip(t *testing.T) {
-	reg := httptest.NewServer(registry.New(registry.Logger(nil)))
+	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	defer reg.Close()
 	host := strings.TrimPrefix(reg.URL, "http://")
 	dir := t.TempDir()

@@ -129,3 +129,25 @@ func shimPIDs(sock string) []int {
 	}
 	return pids
 }
+
+// TaskPID returns the host PID of a running container's first process, for
+// tests that look at it through /proc (its UID, capabilities, mounts).
+// containerID is the ID in a pod's container status, with or without the
+// "containerd://" prefix.
+func (n *Node) TaskPID(ctx context.Context, containerID string) (int, error) {
+	id := strings.TrimPrefix(containerID, "containerd://")
+	out, err := exec.CommandContext(ctx, "ctr", "--address", n.containerd.sock, "--namespace", "k8s.io", "tasks", "list").Output()
+	if err != nil {
+		return 0, fmt.Errorf("ctr tasks list: %w", err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == id {
+			var pid int
+			if _, err := fmt.Sscanf(f[1], "%d", &pid); err == nil && pid > 0 {
+				return pid, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("no running task for container %s", id)
+}

@@ -24,7 +24,9 @@ const NodeName = "localnode"
 // endpoints for aggregator routing to the webhook Service, and disruption
 // for the chart's PodDisruptionBudget.
 var NodeControllers = append(append([]string{}, DefaultControllers...),
-	"serviceaccount", "root-ca-cert-publisher", "endpoint", "endpointslice", "disruption", "podgc")
+	"serviceaccount", "root-ca-cert-publisher", "endpoint", "endpointslice", "disruption", "podgc",
+	// Removes the not-ready taint the kubelet registers the node with.
+	"nodelifecycle")
 
 // NodeOptions configure Start.
 type NodeOptions struct {

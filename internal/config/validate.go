@@ -21,6 +21,12 @@ const (
 	DefaultSubjectHeader    = "X-User"
 	DefaultCacheSize        = 1024
 	DefaultRefreshBefore    = 30 * time.Second
+	DefaultExpirySkew       = 10 * time.Second
+	DefaultMinRefresh       = time.Second
+	DefaultMaxTokenCalls    = 10
+	MaxExpirySkew           = 5 * time.Minute
+	MaxMinRefresh           = 10 * time.Minute
+	MaxMaxTokenCalls        = 1000
 	DefaultCIBAMaxWait      = 30 * time.Second
 	DefaultCIBAMaxPending   = 100
 	DefaultMintLifetime     = 5 * time.Minute
@@ -28,6 +34,17 @@ const (
 	DefaultReloadInterval   = 2 * time.Second
 	DefaultTokenHTTPMethod  = "POST"
 	DefaultTAAPSignLifetime = MaxPoPLifetime
+	// DefaultResponseHeaderTimeout is generous for an API call yet ends
+	// the wait for an upstream that accepted the connection and hung.
+	DefaultResponseHeaderTimeout = 30 * time.Second
+	// DefaultBodyReadTimeout is far more than an app on the same pod needs
+	// to send pop.maxBodyBytes over loopback.
+	DefaultBodyReadTimeout = 10 * time.Second
+	// Tapkey's token exchange values (https://developers.tapkey.io, "Token
+	// Exchange"); its endpoint refuses an exchange without audience.
+	DefaultTapkeyAudience           = "tapkey_api"
+	DefaultTapkeyRequestedTokenType = "access_token"
+	DefaultTapkeySubjectTokenType   = "jwt"
 )
 
 // DefaultJWTBearerLifetime is exp-iat of a jwt_bearer assertion: as short as
@@ -48,6 +65,9 @@ func (c *Config) SetDefaults() {
 	if c.ReloadInterval.Duration == 0 {
 		c.ReloadInterval.Duration = DefaultReloadInterval
 	}
+	if c.BodyReadTimeout.Duration == 0 {
+		c.BodyReadTimeout.Duration = DefaultBodyReadTimeout
+	}
 	for i := range c.Bindings {
 		c.Bindings[i].setDefaults()
 	}
@@ -59,6 +79,18 @@ func (b *Binding) setDefaults() {
 	}
 	if b.Refresh.Before.Duration == 0 {
 		b.Refresh.Before.Duration = DefaultRefreshBefore
+	}
+	if b.Upstream.ResponseHeaderTimeout.Duration == 0 {
+		b.Upstream.ResponseHeaderTimeout.Duration = DefaultResponseHeaderTimeout
+	}
+	if b.Refresh.ExpirySkew.Duration == 0 {
+		b.Refresh.ExpirySkew.Duration = DefaultExpirySkew
+	}
+	if b.Refresh.MinInterval.Duration == 0 {
+		b.Refresh.MinInterval.Duration = DefaultMinRefresh
+	}
+	if b.Refresh.MaxCallsPerSecond == 0 {
+		b.Refresh.MaxCallsPerSecond = DefaultMaxTokenCalls
 	}
 	if b.TokenPlacement.In == "" {
 		b.TokenPlacement.In = PlaceHeader
@@ -111,6 +143,11 @@ func (b *Binding) setDefaults() {
 			j.CacheSize = DefaultCacheSize
 		}
 	}
+	if te := b.Grant.TokenExchange; te != nil && te.GrantType == TokenExchangeTapkey {
+		setIfEmpty(&te.Audience, DefaultTapkeyAudience)
+		setIfEmpty(&te.RequestedTokenType, DefaultTapkeyRequestedTokenType)
+		setIfEmpty(&te.SubjectTokenType, DefaultTapkeySubjectTokenType)
+	}
 	if te := b.Grant.TokenExchange; te != nil && te.SubjectToken.Mint != nil {
 		m := te.SubjectToken.Mint
 		if m.SubjectHeader == "" {
@@ -122,6 +159,12 @@ func (b *Binding) setDefaults() {
 		if m.CacheSize == 0 {
 			m.CacheSize = DefaultCacheSize
 		}
+	}
+}
+
+func setIfEmpty(s *string, def string) {
+	if *s == "" {
+		*s = def
 	}
 }
 
@@ -161,6 +204,9 @@ func (c *Config) Validate() error {
 	if c.ReloadInterval.Duration < 0 {
 		errs.add("reloadInterval", "must not be negative")
 	}
+	if c.BodyReadTimeout.Duration <= 0 {
+		errs.add("bodyReadTimeout", "must be positive, got %s", c.BodyReadTimeout.Duration)
+	}
 	if len(c.Bindings) == 0 {
 		errs.add("bindings", "at least one binding is required")
 	}
@@ -194,7 +240,10 @@ func (b *Binding) validate(p string, errs *fieldErrors) {
 	if b.ListenPort < 1 || b.ListenPort > 65535 {
 		errs.add(p+".listenPort", "must be 1-65535, got %d", b.ListenPort)
 	}
-	validateURL(p+".upstream.url", b.Upstream.URL, errs)
+	b.validateURL(p, "upstream.url", b.Upstream.URL, errs)
+	if d := b.Upstream.ResponseHeaderTimeout.Duration; d <= 0 {
+		errs.add(p+".upstream.responseHeaderTimeout", "must be positive, got %s", d)
+	}
 
 	g := b.Grant
 	switch g.Type {
@@ -239,7 +288,7 @@ func (b *Binding) validate(p string, errs *fieldErrors) {
 		requireFile(errs, p+".grant.refreshToken.file", g.RefreshToken.File)
 	}
 	if c := g.CIBA; c != nil {
-		validateURL(p+".grant.ciba.authorizeURL", c.AuthorizeURL, errs)
+		b.validateURL(p, "grant.ciba.authorizeURL", c.AuthorizeURL, errs)
 		validateHeader(errs, p+".grant.ciba.loginHintHeader", c.LoginHintHeader)
 		if c.MaxWait.Duration < 0 {
 			errs.add(p+".grant.ciba.maxWait", "must not be negative")
@@ -266,7 +315,7 @@ func (b *Binding) validate(p string, errs *fieldErrors) {
 		b.validateJWTBearer(p, j, errs)
 	}
 	if te := b.TokenEndpoint; te != nil {
-		validateURL(p+".tokenEndpoint.url", te.URL, errs)
+		b.validateURL(p, "tokenEndpoint.url", te.URL, errs)
 		if te.Method != "GET" && te.Method != "POST" {
 			errs.add(p+".tokenEndpoint.method", "must be GET or POST, got %q", te.Method)
 		}
@@ -287,9 +336,7 @@ func (b *Binding) validate(p string, errs *fieldErrors) {
 	if o := b.OAuth1; o != nil {
 		b.validateOAuth1(p+".oauth1", o, errs)
 	}
-	if b.Refresh.Before.Duration < 0 {
-		errs.add(p+".refresh.before", "must not be negative")
-	}
+	b.Refresh.validate(p+".refresh", errs)
 }
 
 func requireFile(errs *fieldErrors, path, v string) {
@@ -310,7 +357,9 @@ func validateHeader(errs *fieldErrors, path, h string) {
 	}
 }
 
-func validateURL(path, raw string, errs *fieldErrors) {
+// validateURL checks a credential-bearing URL of the binding at p.
+func (b *Binding) validateURL(p, field, raw string, errs *fieldErrors) {
+	path := p + "." + field
 	if raw == "" {
 		errs.add(path, "required")
 		return
@@ -323,10 +372,24 @@ func validateURL(path, raw string, errs *fieldErrors) {
 	if u.Scheme != "https" && u.Scheme != "http" {
 		errs.add(path, "scheme must be https or http, got %q", u.Scheme)
 	}
+	if u.Scheme == "http" && !b.AllowInsecureHTTP && !IsLoopbackHost(u.Hostname()) {
+		errs.add(path, "http:// sends credentials in cleartext; use https:// or set %s.allowInsecureHTTP: true (loopback hosts are exempt)", p)
+	}
 	if u.Host == "" {
 		errs.add(path, "must include a host")
 	}
 	if u.User != nil {
 		errs.add(path, "must not embed credentials; use clientAuth")
 	}
+}
+
+// IsLoopbackHost reports whether host (without port or brackets) can only
+// be reached inside the pod or machine: localhost, 127.0.0.0/8 or ::1.
+// Cleartext to it never crosses a network.
+func IsLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -232,8 +232,7 @@ func TestClose(t *testing.T) {
 // TestConcurrentMix gives the race detector concurrent hits, misses,
 // refreshes, invalidations and evictions to look at.
 func TestConcurrentMix(t *testing.T) {
-	var clock fakeClock
-	clock.Set(t0)
+	clock := newClock()
 	var mu sync.Mutex
 	n := 0
 	c, err := New(Options{

@@ -32,6 +32,18 @@ func (h *harness) askPending(t *testing.T, subject string, newFetch bool) fetchR
 	return req
 }
 
+// occupyPending starts a fetch for subject whose caller leaves at once, so
+// it holds a pending slot until the test answers it.
+func (h *harness) occupyPending(t *testing.T, subject string) fetchReq {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	gaveUp := h.tokenAsync(ctx, subject)
+	req := h.fetch.next(t)
+	cancel()
+	recv(t, gaveUp)
+	return req
+}
+
 // cached returns subject's token and fails if getting it needed a fetch or
 // a wait: it must come straight from the cache.
 func (h *harness) cached(t *testing.T, subject string) *oauth.Token {
@@ -119,7 +131,7 @@ func TestMaxPending(t *testing.T) {
 	reqs[approved].answer(tok, nil)
 	h.event(t)
 	failed := "tel:+34600000005"
-	reqs[failed].answer(nil, errors.New("access_denied"))
+	reqs[failed].answer(nil, &oauth.Error{StatusCode: 400, Code: "access_denied"})
 	h.event(t)
 	if n := h.c.Pending(); n != maxPending-2 {
 		t.Fatalf("Pending() after one approval and one failure = %d, want %d", n, maxPending-2)
@@ -152,11 +164,7 @@ func TestPendingLimitKeepsServingCachedTokens(t *testing.T) {
 	h := newHarness(t, Options{MaxSubjects: 4, MaxPending: 1})
 	tok := tokenFor("a", t0, 10*time.Minute)
 	h.seed(t, "a", tok)
-	ctx, cancel := context.WithCancel(context.Background())
-	gaveUp := h.tokenAsync(ctx, "b")
-	busy := h.fetch.next(t)
-	cancel()
-	recv(t, gaveUp) // b's caller left; its fetch stays pending
+	busy := h.occupyPending(t, "b")
 	// Past a's refresh point, before its expiry.
 	h.clock.Set(t0.Add(9 * time.Minute))
 	if got := h.cached(t, "a"); got != tok {
@@ -174,11 +182,7 @@ func TestRefusedSubjectsDoNotEvict(t *testing.T) {
 	a, b := tokenFor("a", t0, time.Hour), tokenFor("b", t0, time.Hour)
 	h.seed(t, "a", a)
 	h.seed(t, "b", b)
-	ctx, cancel := context.WithCancel(context.Background())
-	gaveUp := h.tokenAsync(ctx, "c")
-	busy := h.fetch.next(t)
-	cancel()
-	recv(t, gaveUp)
+	busy := h.occupyPending(t, "c")
 	for i := range 10 {
 		if _, err := h.c.Token(context.Background(), fmt.Sprintf("refused-%d", i)); !errors.As(err, new(*PendingLimitError)) {
 			t.Fatalf("refused-%d: err = %v, want PendingLimitError", i, err)

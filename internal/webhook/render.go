@@ -129,7 +129,9 @@ func (r *renderer) binding(s *v1alpha1.OAuthClientBindingSpec) config.Binding {
 	cb := config.Binding{
 		Name:       r.name,
 		ListenPort: int(s.ListenPort),
-		Upstream:   config.Upstream{URL: s.Upstream.URL},
+		Upstream: config.Upstream{URL: s.Upstream.URL, AllowTrace: s.Upstream.AllowTrace,
+			ResponseHeaderTimeout: dur(s.Upstream.ResponseHeaderTimeout)},
+		AllowInsecureHTTP: s.AllowInsecureHTTP,
 	}
 	if ca := s.Upstream.CASecretRef; ca != nil {
 		cb.Upstream.CAFile = r.file(ca.Name, keyOr(ca.Key, "ca.crt"))
@@ -160,7 +162,12 @@ func (r *renderer) binding(s *v1alpha1.OAuthClientBindingSpec) config.Binding {
 		cb.OAuth1 = r.oauth1(o)
 	}
 	if rf := s.Refresh; rf != nil {
-		cb.Refresh.Before = dur(rf.Before)
+		cb.Refresh = config.Refresh{
+			Before:            dur(rf.Before),
+			ExpirySkew:        dur(rf.ExpirySkew),
+			MinInterval:       dur(rf.MinInterval),
+			MaxCallsPerSecond: int(deref(rf.MaxCallsPerSecond)),
+		}
 	}
 	return cb
 }

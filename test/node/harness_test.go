@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -67,6 +66,11 @@ func TestMain(m *testing.M) {
 		fmt.Printf("node tier: node Ready, images imported, chart installed, partner up in %s\n", time.Since(start).Round(time.Millisecond))
 	}
 	code := m.Run()
+	// go test prints a passing package's output only with -v; the figures
+	// go to stdout here so that `make test` logs carry them either way.
+	for _, f := range figures {
+		fmt.Println("node tier figure:", f)
+	}
 	if theSuite != nil {
 		if err := theSuite.teardown(); err != nil {
 			fmt.Fprintln(os.Stderr, "node tier teardown:", err)
@@ -180,7 +184,7 @@ func (s *suite) installChart(ctx context.Context) error {
 	}
 	// --wait covers the Deployment; admission also needs the caBundle the
 	// webhook patches in once its certificates exist.
-	return localnode.Eventually(ctx, 2*time.Minute, 500*time.Millisecond, func(ctx context.Context) (bool, error) {
+	err = localnode.Eventually(ctx, 2*time.Minute, 500*time.Millisecond, func(ctx context.Context) (bool, error) {
 		mwc, err := s.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, releaseName, metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -196,6 +200,10 @@ func (s *suite) installChart(ctx context.Context) error {
 		}
 		return d.Status.ReadyReplicas == 2, fmt.Errorf("webhook Deployment ready %d/2", d.Status.ReadyReplicas)
 	})
+	if err != nil {
+		return fmt.Errorf("%w\n%s", err, s.describeNamespace(releaseNS))
+	}
+	return nil
 }
 
 func (s *suite) teardown() error {
@@ -253,6 +261,9 @@ func (s *suite) namespace(t *testing.T, prefix string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := s.waitDefaultServiceAccount(context.Background(), ns.Name); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("namespace %s:\n%s", ns.Name, s.describeNamespace(ns.Name))
@@ -269,6 +280,21 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func(ctx 
 	}
 }
 
-var _ = appsv1.Deployment{}
 
 func clientKey(ns, name string) client.ObjectKey { return client.ObjectKey{Namespace: ns, Name: name} }
+
+func nodeName() string { return localnode.NodeName }
+
+func localnodeEventually(ctx context.Context, timeout time.Duration, cond func(ctx context.Context) (bool, error)) error {
+	return localnode.Eventually(ctx, timeout, 500*time.Millisecond, cond)
+}
+
+// waitDefaultServiceAccount waits for the serviceaccount controller: with
+// the ServiceAccount admission plugin on, as on any real cluster, a pod in
+// a namespace without its default ServiceAccount is refused.
+func (s *suite) waitDefaultServiceAccount(ctx context.Context, ns string) error {
+	return localnodeEventually(ctx, time.Minute, func(ctx context.Context) (bool, error) {
+		_, err := s.cs.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
+		return err == nil, err
+	})
+}

@@ -88,6 +88,9 @@ func startPartner(ctx context.Context, s *suite) (*partner, error) {
 	if _, err := cs.Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: partnerNS}}, metav1.CreateOptions{}); err != nil {
 		return nil, err
 	}
+	if err := s.waitDefaultServiceAccount(ctx, partnerNS); err != nil {
+		return nil, err
+	}
 	for _, sec := range []*corev1.Secret{
 		{ObjectMeta: metav1.ObjectMeta{Name: "taapsim-tls"}, Type: corev1.SecretTypeTLS,
 			Data: map[string][]byte{"tls.crt": certPEM, "tls.key": keyPEM}},
