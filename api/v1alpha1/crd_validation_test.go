@@ -125,8 +125,22 @@ func TestCRDValidation(t *testing.T) {
 		{name: "tapkey needs provider", patch: m("grant", map[string]any{"type": "TokenExchange", "tokenExchange": map[string]any{"grantType": "http://tapkey.net/oauth/token_exchange", "subjectToken": m("serviceAccountToken", m("audience", "a"))}}), want: "grant.tokenExchange.provider: required for the Tapkey grant"},
 		{name: "rfc8693 needs subjectTokenType", patch: m("grant", map[string]any{"type": "TokenExchange", "tokenExchange": map[string]any{"subjectToken": m("serviceAccountToken", m("audience", "a"))}}), want: "grant.tokenExchange.subjectTokenType: required for RFC 8693"},
 		{name: "mint needs privateKey", patch: m("grant", map[string]any{"type": "TokenExchange", "tokenExchange": map[string]any{"subjectTokenType": "jwt", "subjectToken": m("mint", map[string]any{"issuer": "i", "audience": "a"})}}), want: "privateKey: required when grant.tokenExchange.subjectToken.mint is set"},
+		{name: "JWTBearer fixed subject ok", patch: jwtBearer(map[string]any{"subject": "svc-batch", "lifetime": "300s", "algorithm": "PS256", "keyID": "k1"})},
+		{name: "JWTBearer per-request subject ok", patch: jwtBearer(map[string]any{"subjectFrom": m("header", "X-Subscriber"), "cacheSize": int64(10), "audience": "https://auth.partner.example"})},
+		{name: "JWTBearer without jwtBearer", patch: map[string]any{"privateKey": m("secretRef", m("name", "k")), "grant": m("type", "JWTBearer")}, want: "grant.jwtBearer: required when grant.type is JWTBearer"},
+		{name: "jwtBearer with wrong grant", patch: m("grant", m("jwtBearer", m("subject", "s"))), want: "grant.jwtBearer: only allowed when grant.type is JWTBearer"},
+		{name: "JWTBearer both subjects", patch: jwtBearer(map[string]any{"subject": "s", "subjectFrom": m("header", "X-Subscriber")}), want: "grant.jwtBearer: set exactly one of subject (fixed) or subjectFrom (per request)"},
+		{name: "JWTBearer no subject", patch: jwtBearer(map[string]any{"audience": "a"}), want: "grant.jwtBearer: set exactly one of subject (fixed) or subjectFrom (per request)"},
+		{name: "JWTBearer cacheSize with fixed subject", patch: jwtBearer(map[string]any{"subject": "s", "cacheSize": int64(5)}), want: "grant.jwtBearer.cacheSize: only used with subjectFrom"},
+		{name: "JWTBearer lifetime over 300s", patch: jwtBearer(map[string]any{"subject": "s", "lifetime": "301s"}), want: "grant.jwtBearer.lifetime: must be positive and at most 300s"},
+		{name: "JWTBearer HS256 refused", patch: jwtBearer(map[string]any{"subject": "s", "algorithm": "HS256"}), want: "spec.grant.jwtBearer.algorithm"},
+		{name: "JWTBearer needs privateKey", patch: map[string]any{"privateKey": nil, "grant": map[string]any{"type": "JWTBearer", "jwtBearer": m("subject", "s")}}, want: "privateKey: required when grant.type is JWTBearer"},
+		{name: "JWTBearer needs the client ID, also with None", patch: map[string]any{"clientAuth": map[string]any{"method": "None", "secretRef": nil}, "privateKey": m("secretRef", m("name", "k")), "grant": map[string]any{"type": "JWTBearer", "jwtBearer": m("subject", "s")}}, want: "clientAuth.secretRef: required when grant.type is JWTBearer, also with method None"},
+		{name: "JWTBearer with None and a client ID ok", patch: map[string]any{"clientAuth": m("method", "None"), "privateKey": m("secretRef", m("name", "k")), "grant": map[string]any{"type": "JWTBearer", "jwtBearer": m("subject", "s")}}},
 		{name: "PrivateKeyJWT needs privateKey", patch: m("clientAuth", m("method", "PrivateKeyJWT")), want: "privateKey: required when clientAuth.method is PrivateKeyJWT"},
 		{name: "TLSClientAuth needs tlsSecretRef", patch: m("clientAuth", m("method", "TLSClientAuth")), want: "clientAuth.tlsSecretRef: required when clientAuth.method is TLSClientAuth"},
+		{name: "ClientSecretJWT needs secretRef", patch: m("clientAuth", map[string]any{"method": "ClientSecretJWT", "secretRef": nil}), want: "clientAuth.secretRef: required for ClientSecretBasic, ClientSecretPost, ClientSecretJWT"},
+		{name: "ClientSecretJWT with audience ok", patch: m("clientAuth", map[string]any{"method": "ClientSecretJWT", "audience": "https://auth.partner.example"})},
 		{name: "ClientSecretPost needs secretRef", patch: m("clientAuth", map[string]any{"method": "ClientSecretPost", "secretRef": nil}), want: "clientAuth.secretRef: required for ClientSecretBasic"},
 		{name: "clientAuth required for token grants", patch: m("clientAuth", nil), want: "clientAuth: required unless grant.type is None"},
 		{name: "tokenEndpoint required for token grants", patch: m("tokenEndpoint", nil), want: "tokenEndpoint: required unless grant.type is None"},
@@ -212,6 +226,11 @@ func decodeObject(t *testing.T, y string) map[string]any {
 }
 
 func m(k string, v any) map[string]any { return map[string]any{k: v} }
+
+// jwtBearer patches the base binding into a JWTBearer one with a key.
+func jwtBearer(block map[string]any) map[string]any {
+	return map[string]any{"privateKey": m("secretRef", m("name", "k")), "grant": map[string]any{"type": "JWTBearer", "jwtBearer": block}}
+}
 
 // merge applies a JSON merge patch (RFC 7386) of patch onto dst.
 func merge(dst, patch map[string]any) map[string]any {

@@ -65,8 +65,8 @@ type ClientSecretRef struct {
 	// +kubebuilder:default=client_id
 	// +optional
 	ClientIDKey SecretKey `json:"clientIDKey,omitempty"`
-	// clientSecretKey holds the client secret (ClientSecretBasic and
-	// ClientSecretPost only). Defaults to client_secret.
+	// clientSecretKey holds the client secret (ClientSecretBasic,
+	// ClientSecretPost and ClientSecretJWT only). Defaults to client_secret.
 	// +kubebuilder:default=client_secret
 	// +optional
 	ClientSecretKey SecretKey `json:"clientSecretKey,omitempty"`

@@ -108,6 +108,7 @@ const (
 	GrantRefreshToken      = "refresh_token"
 	GrantCIBA              = "ciba"
 	GrantTokenExchange     = "token_exchange"
+	GrantJWTBearer         = "jwt_bearer"
 )
 
 // Grant selects how an access token is obtained.
@@ -118,6 +119,7 @@ type Grant struct {
 	RefreshToken  *RefreshGrant  `json:"refreshToken,omitempty"`
 	CIBA          *CIBAGrant     `json:"ciba,omitempty"`
 	TokenExchange *TokenExchange `json:"tokenExchange,omitempty"`
+	JWTBearer     *JWTBearer     `json:"jwtBearer,omitempty"`
 }
 
 // PasswordGrant holds the resource-owner credentials by file.
@@ -187,11 +189,44 @@ type MintSubject struct {
 	CacheSize     int      `json:"cacheSize,omitempty"`
 }
 
+// MaxJWTBearerLifetime bounds exp-iat of a jwt_bearer assertion: it is a
+// bearer credential for a user, so it must be short-lived, and several
+// servers (the test provider, CAMARA operators) refuse longer ones.
+const MaxJWTBearerLifetime = 300 * time.Second
+
+// JWT-bearer assertion algorithms a binding may ask for; empty means by key
+// type (RS256 for RSA, ES256 for P-256, ES384 for P-384, EdDSA for Ed25519).
+const (
+	AlgRS256 = "RS256"
+	AlgPS256 = "PS256"
+	AlgES256 = "ES256"
+)
+
+// JWTBearer configures the RFC 7523 §2.1 authorization grant: the sidecar
+// signs an assertion with privateKey (iss = the client ID) about a subject
+// and trades it for an access token. Exactly one of Subject and
+// SubjectHeader is set.
+type JWTBearer struct {
+	// Subject is a fixed sub: one token for the binding.
+	Subject string `json:"subject,omitempty"`
+	// SubjectHeader takes sub from each app request: one token per subject,
+	// in an LRU of CacheSize.
+	SubjectHeader string `json:"subjectHeader,omitempty"`
+	// Audience is aud; the token endpoint URL when empty.
+	Audience  string `json:"audience,omitempty"`
+	Algorithm string `json:"algorithm,omitempty"`
+	// KeyID is the JWS kid header, for servers that hold several keys.
+	KeyID     string   `json:"keyID,omitempty"`
+	Lifetime  Duration `json:"lifetime,omitempty"`
+	CacheSize int      `json:"cacheSize,omitempty"`
+}
+
 // Client authentication methods, spelled as RFC 7591 registers them.
 const (
 	AuthClientSecretBasic = "client_secret_basic"
 	AuthClientSecretPost  = "client_secret_post"
 	AuthPrivateKeyJWT     = "private_key_jwt"
+	AuthClientSecretJWT   = "client_secret_jwt"
 	AuthTLSClientAuth     = "tls_client_auth"
 	AuthNone              = "none"
 )
@@ -203,7 +238,8 @@ type ClientAuth struct {
 	ClientSecretFile string `json:"clientSecretFile,omitempty"`
 	TLSCertFile      string `json:"tlsCertFile,omitempty"`
 	TLSKeyFile       string `json:"tlsKeyFile,omitempty"`
-	// Audience of the private_key_jwt assertion; the token URL when empty.
+	// Audience of the private_key_jwt or client_secret_jwt assertion; the
+	// token URL when empty.
 	Audience string `json:"audience,omitempty"`
 }
 

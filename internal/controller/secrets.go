@@ -92,7 +92,7 @@ func requirements(spec *v1alpha1.OAuthClientBindingSpec) ([]secretRequirement, e
 
 	if ca := spec.ClientAuth; ca != nil {
 		switch ca.Method {
-		case v1alpha1.ClientSecretBasic, v1alpha1.ClientSecretPost:
+		case v1alpha1.ClientSecretBasic, v1alpha1.ClientSecretPost, v1alpha1.ClientSecretJWT:
 			if ca.SecretRef == nil {
 				return nil, invalidSpec("spec.clientAuth.secretRef: required when clientAuth.method is %s", ca.Method)
 			}
@@ -131,6 +131,9 @@ func requirements(spec *v1alpha1.OAuthClientBindingSpec) ([]secretRequirement, e
 		if err := add("spec.privateKey.secretRef", ref.Name, parsePrivateKey(k, string(ref.PassphraseKey)), keys...); err != nil {
 			return nil, err
 		}
+	}
+	if spec.Grant.Type == v1alpha1.GrantJWTBearer && spec.PrivateKey == nil {
+		return nil, invalidSpec("spec.privateKey: required when grant.type is JWTBearer")
 	}
 	if p := spec.ProofOfPossession; p != nil && p.Type == v1alpha1.PoPTAAP && spec.PrivateKey == nil {
 		return nil, invalidSpec("spec.privateKey: required when proofOfPossession.type is TAAP")

@@ -62,6 +62,13 @@ func TestRequirements(t *testing.T) {
 			},
 		},
 		{
+			name: "client_secret_jwt needs the secret, which keys the assertion",
+			spec: v1alpha1.OAuthClientBindingSpec{
+				ClientAuth: &v1alpha1.ClientAuth{Method: v1alpha1.ClientSecretJWT, SecretRef: &v1alpha1.ClientSecretRef{Name: "creds"}},
+			},
+			want: []reqSummary{{"spec.clientAuth.secretRef", "creds", []string{"client_id", "client_secret"}}},
+		},
+		{
 			name: "mtls, CAs, password grant",
 			spec: v1alpha1.OAuthClientBindingSpec{
 				Upstream:      v1alpha1.Upstream{CASecretRef: &v1alpha1.CASecretRef{Name: "up-ca"}},
@@ -115,6 +122,11 @@ func TestRequirements(t *testing.T) {
 			wantErr: "spec.clientAuth.secretRef: required when clientAuth.method is ClientSecretPost",
 		},
 		{
+			name:    "client_secret_jwt without secretRef",
+			spec:    v1alpha1.OAuthClientBindingSpec{ClientAuth: &v1alpha1.ClientAuth{Method: v1alpha1.ClientSecretJWT}},
+			wantErr: "spec.clientAuth.secretRef: required when clientAuth.method is ClientSecretJWT",
+		},
+		{
 			name:    "TLSClientAuth without tlsSecretRef",
 			spec:    v1alpha1.OAuthClientBindingSpec{ClientAuth: &v1alpha1.ClientAuth{Method: v1alpha1.TLSClientAuth}},
 			wantErr: "spec.clientAuth.tlsSecretRef: required",
@@ -123,6 +135,11 @@ func TestRequirements(t *testing.T) {
 			name:    "private_key_jwt without privateKey",
 			spec:    v1alpha1.OAuthClientBindingSpec{ClientAuth: &v1alpha1.ClientAuth{Method: v1alpha1.PrivateKeyJWT}},
 			wantErr: "spec.privateKey: required when clientAuth.method is PrivateKeyJWT",
+		},
+		{
+			name:    "JWTBearer without privateKey",
+			spec:    v1alpha1.OAuthClientBindingSpec{Grant: v1alpha1.Grant{Type: v1alpha1.GrantJWTBearer, JWTBearer: &v1alpha1.JWTBearerGrant{Subject: "s"}}},
+			wantErr: "spec.privateKey: required when grant.type is JWTBearer",
 		},
 		{
 			name:    "TAAP without privateKey",

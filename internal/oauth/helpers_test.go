@@ -15,8 +15,9 @@ import (
 // Secret-looking values used across tests; the leak test greps every error
 // for each of them.
 const (
-	testClientID     = "s6BhdRkqt3"
-	testClientSecret = "gX1fBat3bV-client-secret"
+	testClientID = "s6BhdRkqt3"
+	// Long enough to be an HS256 key (client_secret_jwt, RFC 7518 §3.2).
+	testClientSecret = "gX1fBat3bV-client-secret-at-least-32-bytes"
 	testPassword     = "hunter2-resource-owner-pw"
 	testRefresh      = "tGzv3JOkF0XG5Qx2TlKWIA-refresh"
 	testSubject      = "eyJhbGciOiJSUzI1NiJ9.subject-token.sig"

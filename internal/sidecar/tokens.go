@@ -80,6 +80,10 @@ func (b *binding) newTokenSource() error {
 		b.subjectHeader = g.TokenExchange.SubjectToken.Mint.SubjectHeader
 		ro.MaxSubjects = g.TokenExchange.SubjectToken.Mint.CacheSize
 		b.clientLevel = false
+	case g.JWTBearer != nil:
+		if err := b.setupJWTBearer(&ro); err != nil {
+			return err
+		}
 	}
 	if b.tokens, err = refresher.New(ro); err != nil {
 		return err
@@ -132,6 +136,8 @@ func (b *binding) fetch(ctx context.Context, subject string, prev *oauth.Token) 
 			Scopes:          g.Scopes,
 			ExtraParams:     g.CIBA.ExtraParams,
 		})
+	case config.GrantJWTBearer:
+		return b.fetchJWTBearer(ctx, subject)
 	case config.GrantTokenExchange:
 		st, err := b.subjectToken(subject)
 		if err != nil {

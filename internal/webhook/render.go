@@ -178,6 +178,7 @@ var grantTypes = map[v1alpha1.GrantType]string{
 	v1alpha1.GrantRefreshToken:      config.GrantRefreshToken,
 	v1alpha1.GrantCIBA:              config.GrantCIBA,
 	v1alpha1.GrantTokenExchange:     config.GrantTokenExchange,
+	v1alpha1.GrantJWTBearer:         config.GrantJWTBearer,
 	v1alpha1.GrantNone:              config.GrantNone,
 }
 
@@ -227,6 +228,19 @@ func (r *renderer) grant(g *v1alpha1.Grant) config.Grant {
 	if te := g.TokenExchange; te != nil {
 		out.TokenExchange = r.tokenExchange(te)
 	}
+	if j := g.JWTBearer; j != nil {
+		out.JWTBearer = &config.JWTBearer{
+			Subject:   j.Subject,
+			Audience:  j.Audience,
+			Algorithm: string(j.Algorithm),
+			KeyID:     j.KeyID,
+			Lifetime:  dur(j.Lifetime),
+			CacheSize: int(deref(j.CacheSize)),
+		}
+		if j.SubjectFrom != nil {
+			out.JWTBearer.SubjectHeader = string(j.SubjectFrom.Header)
+		}
+	}
 	return out
 }
 
@@ -262,6 +276,7 @@ func (r *renderer) tokenExchange(te *v1alpha1.TokenExchangeGrant) *config.TokenE
 var authMethods = map[v1alpha1.ClientAuthMethod]string{
 	v1alpha1.ClientSecretBasic: config.AuthClientSecretBasic,
 	v1alpha1.ClientSecretPost:  config.AuthClientSecretPost,
+	v1alpha1.ClientSecretJWT:   config.AuthClientSecretJWT,
 	v1alpha1.PrivateKeyJWT:     config.AuthPrivateKeyJWT,
 	v1alpha1.TLSClientAuth:     config.AuthTLSClientAuth,
 	v1alpha1.ClientAuthNone:    config.AuthNone,
@@ -276,9 +291,12 @@ func (r *renderer) clientAuth(ca *v1alpha1.ClientAuth) config.ClientAuth {
 		m = string(ca.Method)
 	}
 	out := config.ClientAuth{Method: m, Audience: ca.Audience}
-	if ref := ca.SecretRef; ref != nil && m != config.AuthNone {
+	// A public client's ID is mounted too when a secretRef names it (the
+	// controller already requires the key): it identifies the client, and
+	// the JWTBearer grant signs it as iss.
+	if ref := ca.SecretRef; ref != nil {
 		out.ClientIDFile = r.file(ref.Name, keyOr(ref.ClientIDKey, "client_id"))
-		if m == config.AuthClientSecretBasic || m == config.AuthClientSecretPost {
+		if m == config.AuthClientSecretBasic || m == config.AuthClientSecretPost || m == config.AuthClientSecretJWT {
 			out.ClientSecretFile = r.file(ref.Name, keyOr(ref.ClientSecretKey, "client_secret"))
 		}
 	}

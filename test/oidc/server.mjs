@@ -3,8 +3,8 @@
 // authorization code grant with PKCE for clients registered with
 // redirect_uris (with oidc-provider's own login and consent pages when
 // devInteractions is set), CIBA poll mode, RFC 8693 and Tapkey token
-// exchange, DPoP with optional nonces, and a /resource endpoint that
-// validates the tokens it issued.
+// exchange, the RFC 7523 JWT bearer grant, DPoP with optional nonces, and a
+// /resource endpoint that validates the tokens it issued.
 //
 // Start: OIDC_CONFIG=/path/config.json node server.mjs
 // When ready it prints exactly one JSON line on stdout with the endpoints;
@@ -20,7 +20,7 @@ import Provider, { errors } from 'oidc-provider';
 import { cibaFeature, cibaPolling, purposeToScope } from './lib/ciba.mjs';
 import { formPreprocessor, strictSecretTransport } from './lib/form.mjs';
 import {
-  loadConfig, GRANT_CIBA, GRANT_PASSWORD, GRANT_TAPKEY, GRANT_TOKEN_EXCHANGE,
+  loadConfig, GRANT_CIBA, GRANT_JWT_BEARER, GRANT_PASSWORD, GRANT_TAPKEY, GRANT_TOKEN_EXCHANGE,
 } from './lib/config.mjs';
 import { FIXED_TTL, NO_REFRESH, registerCustomGrants } from './lib/grants.mjs';
 import { clientAuthMethods, mtlsFeature } from './lib/mtls.mjs';
@@ -33,8 +33,8 @@ console.info = (...args) => console.error(...args);
 function clientMetadata(c) {
   const confidential = c.token_endpoint_auth_method !== 'none';
   const grantTypes = confidential
-    ? ['client_credentials', 'refresh_token', GRANT_PASSWORD, GRANT_TOKEN_EXCHANGE, GRANT_TAPKEY, GRANT_CIBA]
-    : ['refresh_token', GRANT_PASSWORD, GRANT_TOKEN_EXCHANGE, GRANT_TAPKEY];
+    ? ['client_credentials', 'refresh_token', GRANT_PASSWORD, GRANT_TOKEN_EXCHANGE, GRANT_TAPKEY, GRANT_CIBA, GRANT_JWT_BEARER]
+    : ['refresh_token', GRANT_PASSWORD, GRANT_TOKEN_EXCHANGE, GRANT_TAPKEY, GRANT_JWT_BEARER];
   return {
     grant_types: grantTypes,
     response_types: [],
