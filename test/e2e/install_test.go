@@ -110,6 +110,8 @@ type celCase struct {
 }
 
 var celCases = []celCase{
+	{"expiry skew bound", `{"refresh":{"expirySkew":"6m"}}`, "refresh.expirySkew: must be between 0s and 5m"},
+	{"min interval bound", `{"refresh":{"minInterval":"11m"}}`, "refresh.minInterval: must be between 0s and 10m"},
 	{"token endpoint required", `{"tokenEndpoint":null}`, "tokenEndpoint: required unless grant.type is None"},
 	{"oauth1 required without grant", `{"grant":{"type":"None"},"tokenEndpoint":null,"clientAuth":null,"proofOfPossession":null}`, "oauth1: required when grant.type is None"},
 	{"client auth required", `{"clientAuth":null}`, "clientAuth: required unless grant.type is None"},
