@@ -283,22 +283,27 @@ func TestPodDeletionOrder(t *testing.T) {
 		sigterm.Format("15:04:05.000"), after, exit.Format("15:04:05.000"), drainAt.Format("15:04:05.000"))
 }
 
-// logTime finds the zap JSON line with msg and returns its timestamp.
+// logTime finds the zap JSON line with msg and returns its timestamp, which
+// zap writes as ISO 8601 text or as epoch seconds depending on the encoder.
 func logTime(log, msg string) (time.Time, error) {
 	for _, line := range strings.Split(log, "\n") {
 		var l struct {
-			Msg string  `json:"msg"`
-			TS  float64 `json:"ts"`
-			T   string  `json:"time"`
+			Msg string          `json:"msg"`
+			TS  json.RawMessage `json:"ts"`
 		}
 		if json.Unmarshal([]byte(line), &l) != nil || l.Msg != msg {
 			continue
 		}
-		if l.T != "" {
-			return time.Parse(time.RFC3339Nano, l.T)
+		var text string
+		if json.Unmarshal(l.TS, &text) == nil {
+			return time.Parse(time.RFC3339Nano, text)
 		}
-		sec := int64(l.TS)
-		return time.Unix(sec, int64((l.TS-float64(sec))*1e9)), nil
+		var sec float64
+		if err := json.Unmarshal(l.TS, &sec); err != nil {
+			return time.Time{}, fmt.Errorf("%q line has ts %s", msg, l.TS)
+		}
+		whole := int64(sec)
+		return time.Unix(whole, int64((sec-float64(whole))*1e9)), nil
 	}
 	return time.Time{}, fmt.Errorf("no %q line in the sidecar log:\n%s", msg, log)
 }
