@@ -354,7 +354,37 @@ func TestSidecarRuntimeHardening(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(fmt.Sprintf("/proc/%d/root", appPID), webhook.MountRoot)); !os.IsNotExist(err) {
 		t.Errorf("the app container has %s (stat: %v); Secrets must be mounted only into the sidecar", webhook.MountRoot, err)
 	}
-	t.Logf("sidecar pid %d: uid 65532, CapEff 0, NoNewPrivs, seccomp filter, ro root; secret files %v; app pid %d has none", sidePID, files, appPID)
+	// The pod's ServiceAccount token is mounted into every container by
+	// the API server; the sidecar gets an empty mask over it instead.
+	const saDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+	if entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/root%s", sidePID, saDir)); err != nil || len(entries) != 0 {
+		t.Errorf("sidecar %s holds %d entries (%v); want the empty mask", saDir, len(entries), err)
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d/root%s/token", appPID, saDir)); err != nil {
+		t.Errorf("the app's own ServiceAccount token is missing (%v): the mask must apply to the sidecar only", err)
+	}
+	t.Logf("sidecar pid %d: uid 65532, CapEff 0, NoNewPrivs, seccomp filter, ro root, no ServiceAccount token; secret files %v; app pid %d has none", sidePID, files, appPID)
+}
+
+// A pod that shares its process namespace is refused by the webhook
+// Deployment: the app could read the sidecar's Secret files through
+// /proc/<pid>/root (issue 8, item 17), as the test above shows is possible
+// for the host.
+func TestSharedProcessNamespaceDenied(t *testing.T) {
+	s := needSuite(t)
+	ns := s.namespace(t, "sharepid")
+	s.applyExample(t, ns)
+	for name, mutate := range map[string]func(*corev1.PodSpec){
+		"shareprocessnamespace": func(p *corev1.PodSpec) { yes := true; p.ShareProcessNamespace = &yes },
+		"hostpid":               func(p *corev1.PodSpec) { p.HostPID = true },
+	} {
+		p := appPod(ns, name)
+		mutate(&p.Spec)
+		_, err := s.cs.CoreV1().Pods(ns).Create(context.Background(), p, metav1.CreateOptions{})
+		if err == nil || !strings.Contains(err.Error(), "/proc") {
+			t.Errorf("%s: want a denial that explains /proc/<pid>/root, got %v", name, err)
+		}
+	}
 }
 
 func procStatus(t *testing.T, pid int) map[string]string {
