@@ -315,10 +315,7 @@ func logTime(log, msg string) (time.Time, error) {
 func TestSidecarRuntimeHardening(t *testing.T) {
 	s := needSuite(t)
 	ctx := context.Background()
-	ns := s.namespace(t, "harden")
-	s.applyExample(t, ns)
-	s.createPod(t, appPod(ns, "app"))
-	p := s.waitRunning(t, ns, "app")
+	_, p := s.runningApp(t, "harden")
 	sidePID, err := s.node.TaskPID(ctx, containerStatus(p, v1alpha1.SidecarContainerName).ContainerID)
 	if err != nil {
 		t.Fatal(err)
@@ -506,10 +503,7 @@ func (s *suite) waitWebhooks(ctx context.Context) error {
 func TestProbesAndMetrics(t *testing.T) {
 	s := needSuite(t)
 	ctx := context.Background()
-	ns := s.namespace(t, "probes")
-	s.applyExample(t, ns)
-	s.createPod(t, appPod(ns, "app"))
-	p := s.waitRunning(t, ns, "app")
+	ns, p := s.runningApp(t, "probes")
 
 	eventually(t, 2*time.Minute, "kubelet probe metrics for the sidecar", func(ctx context.Context) (bool, error) {
 		raw, err := s.cs.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes/" + nodeName() + "/proxy/metrics/probes").DoRaw(ctx)
