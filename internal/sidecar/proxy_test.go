@@ -243,7 +243,7 @@ func TestHopByHopFields(t *testing.T) {
 	if s.header.Get("X-End-To-End") != "kept" || s.header.Get("Upgrade-Insecure-Requests") != "1" {
 		t.Errorf("end-to-end request fields were dropped: %v", s.header)
 	}
-	if got := s.query.Encode(); got != "a=1" {
+	if got := s.rawQuery; got != "a=1" {
 		t.Errorf("upstream query %q, want a=1 (the parameter with a semicolon is not parsable)", got)
 	}
 	for _, k := range []string{"X-Resp-Hop", "Keep-Alive", "Proxy-Authenticate", "Proxy-Connection"} {
@@ -462,9 +462,14 @@ func TestProtocolUpgrade(t *testing.T) {
 		}
 	})
 	t.Run("not asked for", func(t *testing.T) {
-		resp, err := http.Get(sc.url + "/unasked")
+		conn := rawRequest(t, sc.url, "GET /unasked HTTP/1.1\r\nHost: app\r\n\r\n")
+		_ = conn.SetDeadline(time.Now().Add(20 * time.Second)) // liveness guard only
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if resp.StatusCode == http.StatusSwitchingProtocols {
+			t.Fatal("the sidecar passed on a protocol switch the app did not ask for")
 		}
 		code, _ := errorBody(t, resp)
 		if resp.StatusCode != http.StatusBadGateway || code != "upstream_unreachable" {
