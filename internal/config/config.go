@@ -58,6 +58,10 @@ type Binding struct {
 	TokenPlacement TokenPlacement `json:"tokenPlacement"`
 	OAuth1         *OAuth1        `json:"oauth1,omitempty"`
 	Refresh        Refresh        `json:"refresh"`
+	// SharedCache, when set, shares tokens, rotated refresh tokens and
+	// pending CIBA authorizations with the other replicas through a Redis or
+	// Valkey server. Without it every sidecar keeps its tokens to itself.
+	SharedCache *SharedCache `json:"sharedCache,omitempty"`
 }
 
 // Upstream is the single destination a binding may forward to.
@@ -230,6 +234,47 @@ type Refresh struct {
 	// Before is the lead time: a token is refreshed at the earlier of 80% of
 	// its lifetime or this long before expiry.
 	Before Duration `json:"before,omitempty"`
+}
+
+// SharedCache is a binding's second-level token cache on a Redis-protocol
+// server (see docs/scaling.md).
+type SharedCache struct {
+	// Address is host:port of the Redis or Valkey server.
+	Address string `json:"address"`
+	// UsernameFile holds the ACL user; without it the password
+	// authenticates the default user.
+	UsernameFile string `json:"usernameFile,omitempty"`
+	// PasswordFile holds the password (AUTH); without it no AUTH is sent.
+	PasswordFile string `json:"passwordFile,omitempty"`
+	// TLS, when set, connects with TLS.
+	TLS *SharedCacheTLS `json:"tls,omitempty"`
+	// KeyPrefix starts every store key. Default DefaultSharedCacheKeyPrefix.
+	KeyPrefix string `json:"keyPrefix,omitempty"`
+	// Namespace is the binding's namespace. It is part of every store key
+	// name (hashed), so bindings of the same name in two namespaces never
+	// meet. The webhook renders it.
+	Namespace string `json:"namespace,omitempty"`
+	// Encryption holds the keys that seal every value.
+	Encryption SharedCacheEncryption `json:"encryption"`
+	// Timeout bounds every store call. Default DefaultSharedCacheTimeout.
+	Timeout Duration `json:"timeout,omitempty"`
+}
+
+// SharedCacheTLS configures TLS to the store.
+type SharedCacheTLS struct {
+	// CAFile is a PEM bundle that replaces the system roots.
+	CAFile string `json:"caFile,omitempty"`
+	// ServerName is checked against the server certificate; the address's
+	// host when empty.
+	ServerName string `json:"serverName,omitempty"`
+}
+
+// SharedCacheEncryption names the AES-256 key files. KeyFile seals new
+// values; PreviousKeyFiles only open values sealed before a rotation. A
+// previous key file that does not exist is skipped.
+type SharedCacheEncryption struct {
+	KeyFile          string   `json:"keyFile"`
+	PreviousKeyFiles []string `json:"previousKeyFiles,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes Go duration strings.

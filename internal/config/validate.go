@@ -27,6 +27,12 @@ const (
 	DefaultReloadInterval   = 2 * time.Second
 	DefaultTokenHTTPMethod  = "POST"
 	DefaultTAAPSignLifetime = MaxPoPLifetime
+
+	DefaultSharedCacheKeyPrefix = "oauth-injector:"
+	DefaultSharedCacheTimeout   = 200 * time.Millisecond
+	// MaxSharedCacheTimeout keeps "bounded" meaningful: every request that
+	// misses the local cache may wait this long for the store.
+	MaxSharedCacheTimeout = 5 * time.Second
 )
 
 // DefaultTAAPSign is the sign list used when a TAAP binding names none.
@@ -90,6 +96,14 @@ func (b *Binding) setDefaults() {
 		}
 		if g.CacheSize == 0 {
 			g.CacheSize = DefaultCacheSize
+		}
+	}
+	if sc := b.SharedCache; sc != nil {
+		if sc.KeyPrefix == "" {
+			sc.KeyPrefix = DefaultSharedCacheKeyPrefix
+		}
+		if sc.Timeout.Duration == 0 {
+			sc.Timeout.Duration = DefaultSharedCacheTimeout
 		}
 	}
 	if te := b.Grant.TokenExchange; te != nil && te.SubjectToken.Mint != nil {
@@ -258,6 +272,9 @@ func (b *Binding) validate(p string, errs *fieldErrors) {
 	}
 	if b.Refresh.Before.Duration < 0 {
 		errs.add(p+".refresh.before", "must not be negative")
+	}
+	if sc := b.SharedCache; sc != nil {
+		b.validateSharedCache(p+".sharedCache", sc, errs)
 	}
 }
 
