@@ -113,6 +113,16 @@ node_pkgs() {
     { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; }
 }
 
+# Servers the tests start themselves: redis-server for the shared token
+# cache (internal/sharedcache). Tests skip without it locally and fail in CI.
+test_deps() {
+  command -v redis-server >/dev/null && return
+  if [[ $(id -u) -ne 0 ]]; then log "not root: cannot install redis-server (apt-get install redis-server)"; return 1; fi
+  log "installing redis-server from apt"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null 2>&1 ||
+    { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+}
+
 build_etcd() {
   if [[ -x "$BIN_DIR/etcd" ]]; then return; fi
   mkdir -p "$BIN_DIR"
@@ -152,7 +162,8 @@ build_golangci_lint() {
 }
 
 case "${1:-all}" in
-  all) build_controller_gen; build_helm; build_etcd; build_k8s; build_cni; node_pkgs || true ;;
+  all) build_controller_gen; build_helm; build_etcd; build_k8s; build_cni; node_pkgs || true; test_deps || true ;;
+  test-deps) test_deps ;;
   controller-gen) build_controller_gen ;;
   helm) build_helm ;;
   control-plane) build_etcd; build_k8s ;;
@@ -166,5 +177,5 @@ case "${1:-all}" in
     echo "GOLANGCI_LINT=$LINT_BIN"
     echo "CNI_BIN_DIR=$CNI_DIR"
     ;;
-  *) echo "usage: $0 [all|controller-gen|helm|control-plane|node|golangci-lint|env]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|controller-gen|helm|control-plane|node|golangci-lint|test-deps|env]" >&2; exit 2 ;;
 esac

@@ -276,7 +276,7 @@ func (s *Store) setDown(down bool, err error) {
 		return
 	}
 	if down {
-		s.o.Logger.Warn("shared cache unreachable; serving from the local cache and fetching locally",
+		s.o.Logger.Warn("shared cache unavailable; serving from the local cache and fetching locally",
 			zap.String("address", s.o.Addr), zap.Error(err))
 	} else {
 		s.o.Logger.Info("shared cache reachable again", zap.String("address", s.o.Addr))

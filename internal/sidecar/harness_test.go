@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"go.uber.org/zap/zaptest"
 
@@ -115,11 +114,5 @@ func get(t *testing.T, url string, hdr map[string]string) (*http.Response, strin
 // a liveness guard against hangs, not a timing assertion.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, what, cond)
 }

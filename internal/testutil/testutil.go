@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // FreePort asks the kernel for an unused loopback port. Config validation
@@ -60,4 +61,17 @@ func (l *LogTail) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return string(l.buf)
+}
+
+// Eventually polls cond until it holds or a generous deadline passes. It is
+// a liveness guard for tests against real processes, not a timing assertion.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
