@@ -136,6 +136,15 @@ func TestCRDValidation(t *testing.T) {
 		{name: "upstream scheme", patch: m("upstream", m("url", "ftp://x")), want: "upstream.url: must start with https:// or http://"},
 		{name: "secret name is a DNS subdomain", patch: m("clientAuth", m("secretRef", m("name", "Bad_Name"))), want: "spec.clientAuth.secretRef.name"},
 		{name: "secret key may not start with ..", patch: m("clientAuth", m("secretRef", m("clientIDKey", "..data"))), want: "spec.clientAuth.secretRef.clientIDKey"},
+		{name: "shared cache ok", patch: m("sharedCache", map[string]any{"address": "redis.cache.svc:6379", "encryptionKeySecretRef": m("name", "cache-keys"), "authSecretRef": map[string]any{"name": "cache-auth", "usernameKey": "username"}, "tls": map[string]any{"caSecretRef": m("name", "cache-ca"), "serverName": "redis.cache.svc"}, "keyPrefix": "team-a:", "timeout": "150ms"})},
+		{name: "shared cache address needs a port", patch: m("sharedCache", map[string]any{"address": "redis.cache.svc", "encryptionKeySecretRef": m("name", "k")}), want: "sharedCache.address: must be host:port"},
+		{name: "shared cache address is not a URL", patch: m("sharedCache", map[string]any{"address": "redis://redis:6379", "encryptionKeySecretRef": m("name", "k")}), want: "sharedCache.address: must be host:port"},
+		{name: "shared cache needs a key Secret", patch: m("sharedCache", m("address", "redis:6379")), want: "spec.sharedCache.encryptionKeySecretRef"},
+		{name: "shared cache keys must differ", patch: m("sharedCache", map[string]any{"address": "redis:6379", "encryptionKeySecretRef": map[string]any{"name": "k", "previousKey": "current"}}), want: "sharedCache.encryptionKeySecretRef.previousKey: must differ from currentKey"},
+		{name: "shared cache prefix with a space", patch: m("sharedCache", map[string]any{"address": "redis:6379", "keyPrefix": "team a", "encryptionKeySecretRef": m("name", "k")}), want: "sharedCache.keyPrefix: printable ASCII without spaces"},
+		{name: "shared cache timeout too long", patch: m("sharedCache", map[string]any{"address": "redis:6379", "timeout": "10s", "encryptionKeySecretRef": m("name", "k")}), want: "sharedCache.timeout: must be positive and at most 5s"},
+		{name: "shared cache server name", patch: m("sharedCache", map[string]any{"address": "redis:6379", "tls": m("serverName", "redis:6379"), "encryptionKeySecretRef": m("name", "k")}), want: "sharedCache.tls.serverName: must be a DNS name"},
+		{name: "shared cache with grant None", patch: map[string]any{"tokenEndpoint": nil, "clientAuth": nil, "grant": map[string]any{"type": "None", "scopes": nil}, "oauth1": m("consumerSecretRef", m("name", "c")), "sharedCache": map[string]any{"address": "redis:6379", "encryptionKeySecretRef": m("name", "k")}}, want: "sharedCache: grant.type None has no tokens to share"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -172,6 +181,18 @@ func TestCRDDefaults(t *testing.T) {
 	}
 	if got := spec["tokenEndpoint"].(map[string]any)["method"]; got != "POST" {
 		t.Errorf("tokenEndpoint.method default = %v, want POST", got)
+	}
+	withCache := decodeObject(t, baseBinding)
+	withCache["spec"] = merge(withCache["spec"].(map[string]any), m("sharedCache", map[string]any{"address": "redis:6379", "authSecretRef": m("name", "a"), "encryptionKeySecretRef": m("name", "k")}))
+	if errs := v.validate(withCache); len(errs) > 0 {
+		t.Fatal(errs.ToAggregate())
+	}
+	sc := withCache["spec"].(map[string]any)["sharedCache"].(map[string]any)
+	if k := sc["encryptionKeySecretRef"].(map[string]any); k["currentKey"] != "current" || k["previousKey"] != "previous" {
+		t.Errorf("sharedCache.encryptionKeySecretRef defaults = %v", k)
+	}
+	if a := sc["authSecretRef"].(map[string]any); a["passwordKey"] != "password" || a["usernameKey"] != nil {
+		t.Errorf("sharedCache.authSecretRef defaults = %v", a)
 	}
 }
 

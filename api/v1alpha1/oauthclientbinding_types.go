@@ -54,6 +54,7 @@ type OAuthClientBindingList struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.proofOfPossession) || self.proofOfPossession.type != 'TAAP' || has(self.privateKey)",message="privateKey: required when proofOfPossession.type is TAAP (it signs the PoP tokens)"
 // +kubebuilder:validation:XValidation:rule="!has(self.oauth1) || !self.oauth1.signatureMethod.startsWith('RSA-') || has(self.privateKey)",message="privateKey: required when oauth1.signatureMethod is RSA-SHA1 or RSA-SHA256 (an RSA key signs the request)"
 // +kubebuilder:validation:XValidation:rule="!has(self.grant.tokenExchange) || !has(self.grant.tokenExchange.subjectToken.mint) || has(self.privateKey)",message="privateKey: required when grant.tokenExchange.subjectToken.mint is set (it signs the minted subject token)"
+// +kubebuilder:validation:XValidation:rule="!has(self.sharedCache) || self.grant.type != 'None'",message="sharedCache: grant.type None has no tokens to share"
 // +kubebuilder:validation:XValidation:rule="!has(self.proofOfPossession) || self.proofOfPossession.type != 'DPoP' || !has(self.tokenPlacement) || self.tokenPlacement.__in__ == 'Header'",message="tokenPlacement.in: must be Header when proofOfPossession.type is DPoP (RFC 9449 sends DPoP-bound tokens only in the Authorization header)"
 type OAuthClientBindingSpec struct {
 	// listenPort is the loopback port (127.0.0.1) on which the sidecar
@@ -108,6 +109,14 @@ type OAuthClientBindingSpec struct {
 	// refresh tunes when cached tokens are renewed.
 	// +optional
 	Refresh *Refresh `json:"refresh,omitempty"`
+
+	// sharedCache shares tokens, rotated refresh tokens and pending CIBA
+	// authorizations with the workload's other replicas through a Redis or
+	// Valkey server, so that replicas and restarts neither repeat token
+	// requests nor lose a rotating refresh token. Without it every sidecar
+	// keeps its tokens to itself.
+	// +optional
+	SharedCache *SharedCache `json:"sharedCache,omitempty"`
 
 	// allowedServiceAccounts, when set, restricts the binding to pods that
 	// run as one of these service accounts (names in the binding's

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/oauth-injector/oauth-injector/api/v1alpha1"
+	"github.com/oauth-injector/oauth-injector/internal/config"
 	"github.com/oauth-injector/oauth-injector/internal/pop"
 )
 
@@ -55,6 +56,8 @@ const (
 	defConsumerSecret    = "consumer_secret"
 	defOAuth1TokenKey    = "token"
 	defOAuth1TokenSecret = "token_secret"
+	defCurrentKey        = "current"
+	defPreviousKey       = "previous"
 )
 
 func or(k v1alpha1.SecretKey, def string) string {
@@ -172,6 +175,31 @@ func requirements(spec *v1alpha1.OAuthClientBindingSpec) ([]secretRequirement, e
 			return nil, invalidSpec("spec.privateKey: required when oauth1.signatureMethod is %s", o.SignatureMethod)
 		}
 	}
+
+	if sc := spec.SharedCache; sc != nil {
+		if a := sc.AuthSecretRef; a != nil {
+			keys := []string{or(a.PasswordKey, defPasswordKey)}
+			if a.UsernameKey != "" {
+				keys = append(keys, string(a.UsernameKey))
+			}
+			if err := add("spec.sharedCache.authSecretRef", a.Name, nil, keys...); err != nil {
+				return nil, err
+			}
+		}
+		if t := sc.TLS; t != nil && t.CASecretRef != nil {
+			k := or(t.CASecretRef.Key, defCAKey)
+			if err := add("spec.sharedCache.tls.caSecretRef", t.CASecretRef.Name, parseCABundle(k), k); err != nil {
+				return nil, err
+			}
+		}
+		enc := sc.EncryptionKeySecretRef
+		cur, prev := or(enc.CurrentKey, defCurrentKey), or(enc.PreviousKey, defPreviousKey)
+		// The previous key is optional (only present during a rotation),
+		// so it is not a required key; parse checks it when it is there.
+		if err := add("spec.sharedCache.encryptionKeySecretRef", enc.Name, parseEncryptionKeys(cur, prev), cur); err != nil {
+			return nil, err
+		}
+	}
 	return reqs, nil
 }
 
@@ -263,6 +291,21 @@ func parseTLSPair(data map[string][]byte) error {
 		return fmt.Errorf("keys %q/%q are not a usable certificate and key: %w", corev1.TLSCertKey, corev1.TLSPrivateKeyKey, err)
 	}
 	return nil
+}
+
+func parseEncryptionKeys(current, previous string) func(map[string][]byte) error {
+	return func(data map[string][]byte) error {
+		for _, k := range []string{current, previous} {
+			v, ok := data[k]
+			if k == previous && (!ok || len(v) == 0) {
+				continue
+			}
+			if _, err := config.ParseEncryptionKey(v); err != nil {
+				return fmt.Errorf("key %q %w", k, err)
+			}
+		}
+		return nil
+	}
 }
 
 func parseCABundle(key string) func(map[string][]byte) error {

@@ -109,6 +109,20 @@ func TestRequirements(t *testing.T) {
 			},
 		},
 		{
+			name: "shared cache: ACL user, CA, keys (previous is optional)",
+			spec: v1alpha1.OAuthClientBindingSpec{SharedCache: &v1alpha1.SharedCache{
+				Address:                "redis:6379",
+				AuthSecretRef:          &v1alpha1.SharedCacheAuthSecretRef{Name: "cache-auth", UsernameKey: "user"},
+				TLS:                    &v1alpha1.SharedCacheTLS{CASecretRef: &v1alpha1.CASecretRef{Name: "cache-ca"}},
+				EncryptionKeySecretRef: v1alpha1.EncryptionKeySecretRef{Name: "cache-keys"},
+			}},
+			want: []reqSummary{
+				{"spec.sharedCache.authSecretRef", "cache-auth", []string{"password", "user"}},
+				{"spec.sharedCache.tls.caSecretRef", "cache-ca", []string{"ca.crt"}},
+				{"spec.sharedCache.encryptionKeySecretRef", "cache-keys", []string{"current"}},
+			},
+		},
+		{
 			name:    "basic without secretRef",
 			spec:    v1alpha1.OAuthClientBindingSpec{ClientAuth: &v1alpha1.ClientAuth{Method: v1alpha1.ClientSecretPost}},
 			wantErr: "spec.clientAuth.secretRef: required when clientAuth.method is ClientSecretPost",
@@ -178,6 +192,8 @@ func TestCheckSecret(t *testing.T) {
 	tlsReq := secretRequirement{field: "spec.clientAuth.tlsSecretRef", secret: "tls", keys: []string{"tls.crt", "tls.key"}, parse: parseTLSPair}
 	caReq := secretRequirement{field: "spec.upstream.caSecretRef", secret: "ca", keys: []string{"ca.crt"}, parse: parseCABundle("ca.crt")}
 	plainReq := secretRequirement{field: "spec.clientAuth.secretRef", secret: "creds", keys: []string{"client_id", "client_secret"}}
+	keysReq := secretRequirement{field: "spec.sharedCache.encryptionKeySecretRef", secret: "keys", keys: []string{"current"}, parse: parseEncryptionKeys("current", "previous")}
+	aesKey := []byte("3q2+7w3q2+7w3q2+7w3q2+7w3q2+7w3q2+7w3q2+7w0=\n")
 
 	tests := []struct {
 		name       string
@@ -194,6 +210,12 @@ func TestCheckSecret(t *testing.T) {
 			wantMsg: []string{`secret "creds"`, `no key "client_secret"`}},
 		{name: "key empty", req: plainReq, data: map[string][]byte{"client_id": []byte("a"), "client_secret": nil}, wantReason: v1alpha1.ReasonKeyMissing,
 			wantMsg: []string{`empty key "client_secret"`}},
+		{name: "encryption key", req: keysReq, data: map[string][]byte{"current": aesKey}},
+		{name: "encryption key and previous", req: keysReq, data: map[string][]byte{"current": aesKey, "previous": []byte(strings.Repeat("ab", 32))}},
+		{name: "encryption key too short", req: keysReq, data: map[string][]byte{"current": []byte("hunter2")}, wantReason: v1alpha1.ReasonKeyUnparseable,
+			wantMsg: []string{`secret "keys"`, `key "current" must hold a 32-byte key`}},
+		{name: "previous encryption key unparseable", req: keysReq, data: map[string][]byte{"current": aesKey, "previous": []byte("nope")}, wantReason: v1alpha1.ReasonKeyUnparseable,
+			wantMsg: []string{`key "previous" must hold a 32-byte key`}},
 		{name: "pkcs8 key", req: pkReq(""), data: map[string][]byte{"private.pem": plain}},
 		{name: "garbage key", req: pkReq(""), data: map[string][]byte{"private.pem": []byte("not a pem")}, wantReason: v1alpha1.ReasonKeyUnparseable,
 			wantMsg: []string{`secret "pk"`, "no PEM block"}},

@@ -1,22 +1,22 @@
 package sharedcache
 
 import (
-	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+
+	"github.com/oauth-injector/oauth-injector/internal/config"
 )
 
 // KeySize is the length of an encryption key: AES-256.
-const KeySize = 32
+const KeySize = config.EncryptionKeySize
 
 // envelopeVersion is the first byte of every sealed value, so that a later
 // format can be told apart instead of failing to authenticate.
@@ -124,10 +124,8 @@ func (kr *Keyring) KeyIDs() []string {
 	return out
 }
 
-// LoadKeyring reads the current key file and the previous key files. A key
-// file holds 32 raw bytes, or 64 hex digits, or the standard base64 of 32
-// bytes (what `openssl rand -base64 32` prints), with surrounding whitespace
-// ignored. A previous key file that does not exist is skipped: the Secret
+// LoadKeyring reads the current key file and the previous key files, in the
+// format of config.ParseEncryptionKey. A previous key file that does not exist is skipped: the Secret
 // key is optional so that a rotation needs no change to the binding. Errors
 // name the file, never its contents.
 func LoadKeyring(currentFile string, previousFiles ...string) (*Keyring, error) {
@@ -154,33 +152,11 @@ func readKeyFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sharedcache: reading encryption key: %w", err)
 	}
-	k, err := parseKey(data)
+	k, err := config.ParseEncryptionKey(data)
 	if err != nil {
 		return nil, fmt.Errorf("sharedcache: encryption key file %s: %w", path, err)
 	}
 	return k, nil
-}
-
-func parseKey(data []byte) ([]byte, error) {
-	if len(data) == KeySize {
-		return data, nil
-	}
-	s := bytes.TrimSpace(data)
-	switch {
-	case len(s) == KeySize:
-		return s, nil
-	case len(s) == 2*KeySize:
-		k := make([]byte, KeySize)
-		if _, err := hex.Decode(k, s); err == nil {
-			return k, nil
-		}
-	default:
-		k := make([]byte, base64.StdEncoding.DecodedLen(len(s)))
-		if n, err := base64.StdEncoding.Decode(k, s); err == nil && n == KeySize {
-			return k[:n], nil
-		}
-	}
-	return nil, fmt.Errorf("must hold a %d-byte key (raw, 64 hex digits or base64), found %d bytes that are none of these", KeySize, len(s))
 }
 
 // seal encrypts plaintext under the current key, bound to the store key
