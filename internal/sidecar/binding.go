@@ -68,6 +68,12 @@ type rotatedRT struct {
 
 func newBinding(cfg *config.Binding, log *zap.Logger, m *Metrics, now func() time.Time) (*binding, error) {
 	b := &binding{cfg: cfg, log: log.With(zap.String("binding", cfg.Name)), files: newFileStore(), metrics: m.forBinding(cfg.Name), now: now}
+	if cfg.SharedCache != nil {
+		// The store exists (internal/sharedcache) but the refresher does
+		// not use it yet; a config that asks for it must not be ignored
+		// silently.
+		b.log.Warn("sharedCache is configured but this build does not use it yet: tokens stay local to this sidecar (docs/scaling.md)")
+	}
 	var err error
 	if b.upstream, err = url.Parse(cfg.Upstream.URL); err != nil {
 		return nil, fmt.Errorf("upstream.url: %w", err)
