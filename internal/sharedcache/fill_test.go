@@ -72,6 +72,11 @@ func TestFillHerdAcrossReplicasFetchesOnce(t *testing.T) {
 	if fetches.Load() != 1 || shared.get(func(c *counters) int { return c.waits }) != waits {
 		t.Fatal("a warm Fill fetched or waited")
 	}
+	// One miss per caller plus the holder's re-read under the lock; the
+	// waiters' polls are not lookups. One hit: the warm Fill.
+	if h, m := shared.get(func(c *counters) int { return c.hits[KindToken] }), shared.get(func(c *counters) int { return c.misses[KindToken] }); h != 1 || m != replicas*callers+1 {
+		t.Fatalf("token hits %d misses %d, want 1 and %d", h, m, replicas*callers+1)
+	}
 }
 
 // A holder that dies without writing (or releasing) blocks the others for

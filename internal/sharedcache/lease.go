@@ -253,7 +253,11 @@ func (s *Store) read(ctx context.Context, kind Kind, subject string, lockNames [
 			best = &found{fence: fence, plain: plain}
 		}
 	}
-	s.o.Metrics.Lookup(kind, best != nil)
+	if lockNames == nil {
+		// A waiter's polls are not lookups: counting them would make the
+		// miss rate depend on how long the holder's fetch takes.
+		s.o.Metrics.Lookup(kind, best != nil)
+	}
 	locked := exists != nil && exists.Val() > 0
 	return best, locked, nil
 }

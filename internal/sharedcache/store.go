@@ -183,6 +183,9 @@ func New(o Options) (*Store, error) {
 			*d.v = d.def
 		}
 	}
+	if o.Timeout < time.Millisecond {
+		return nil, fmt.Errorf("sharedcache: Options.Timeout must be at least 1ms, got %s", o.Timeout)
+	}
 	if o.LockTTL < 3*o.Timeout {
 		return nil, fmt.Errorf("sharedcache: Options.LockTTL (%s) must be at least 3×Timeout (%s), or a holder could lose its lock between two extensions", o.LockTTL, o.Timeout)
 	}

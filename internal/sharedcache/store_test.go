@@ -405,6 +405,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"no binding", func(o *Options) { o.Scope.Binding = "" }, "Options.Scope.Binding is required"},
 		{"bad prefix", func(o *Options) { o.KeyPrefix = "a b" }, "must not contain spaces"},
 		{"negative timeout", func(o *Options) { o.Timeout = -1 }, "Options.Timeout must not be negative"},
+		{"sub-millisecond timeout", func(o *Options) { o.Timeout = time.Microsecond }, "Options.Timeout must be at least 1ms"},
 		{"lock shorter than three timeouts", func(o *Options) { o.Timeout = time.Second; o.LockTTL = 2 * time.Second }, "Options.LockTTL (2s) must be at least 3×Timeout (1s)"},
 	}
 	for _, tc := range cases {
