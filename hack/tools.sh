@@ -168,6 +168,7 @@ case "${1:-all}" in
   helm) build_helm ;;
   control-plane) build_etcd; build_k8s ;;
   node) build_etcd; build_k8s; build_cni; node_pkgs ;;
+  cni) build_cni ;;
   golangci-lint) build_golangci_lint ;;
   env)
     # Print the paths the Makefile and tests consume.

@@ -44,4 +44,12 @@ const (
 	// ReasonInvalidSpec: the spec passes the CRD schema but cannot be
 	// rendered into a valid sidecar configuration.
 	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonNamespaceNotWatched (status Unknown): the controller runs with
+	// Secret access limited to a list of namespaces (chart value
+	// secretAccess.mode=namespaces) that does not include the binding's, so
+	// its Secrets are not checked. Pods are still injected.
+	ReasonNamespaceNotWatched = "NamespaceNotWatched"
+	// ReasonSecretAccessDenied (status Unknown): the API server refused the
+	// controller's read of a referenced Secret (RBAC), so it is not checked.
+	ReasonSecretAccessDenied = "SecretAccessDenied"
 )

@@ -100,9 +100,25 @@ type HeaderSource struct {
 // +kubebuilder:validation:Pattern=`^[-!#$%&'*+.^_|~0-9A-Za-z]+$`
 type HTTPHeaderName string
 
+// LoginHintFormat says which CIBA login hints the sidecar accepts.
+//
+// +kubebuilder:validation:Enum=OpenGateway;Opaque
+type LoginHintFormat string
+
+// Login hint formats.
+const (
+	// LoginHintOpenGateway accepts tel:+<E.164> and ipport:<ip>[:port].
+	LoginHintOpenGateway LoginHintFormat = "OpenGateway"
+	// LoginHintOpaque accepts any non-empty hint up to 256 bytes without
+	// control characters (CIBA Core leaves the hint's form to the provider).
+	LoginHintOpaque LoginHintFormat = "Opaque"
+)
+
 // CIBAGrant configures OpenID Client-Initiated Backchannel Authentication in
 // poll mode: the sidecar asks the subscriber identified by the login hint to
 // approve, then polls the token endpoint.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.maxPending) || self.maxPending <= (has(self.cacheSize) ? self.cacheSize : 1024)",message="grant.ciba.maxPending: must not exceed grant.ciba.cacheSize (default 1024): every approval needs a cache entry to land in"
 type CIBAGrant struct {
 	// authorizeURL is the backchannel authentication endpoint, for example
 	// https://auth.partner.example/bc-authorize.
@@ -115,6 +131,14 @@ type CIBAGrant struct {
 	// (for example tel:+34600000000). Defaults to X-Login-Hint.
 	// +optional
 	LoginHintFrom *HeaderSource `json:"loginHintFrom,omitempty"`
+
+	// loginHintFormat is OpenGateway (the default: tel:+<E.164> or
+	// ipport:<ip>[:port]) or Opaque (any non-empty hint up to 256 bytes
+	// without control characters, for providers that identify users by
+	// e-mail address or user id). A hint that does not fit gets 400
+	// invalid_login_hint before anything is sent.
+	// +optional
+	LoginHintFormat LoginHintFormat `json:"loginHintFormat,omitempty"`
 
 	// purpose is sent as the CIBA purpose, for example
 	// dpv:FraudPreventionAndDetection#sim-swap (Open Gateway style).
@@ -141,6 +165,16 @@ type CIBAGrant struct {
 	// +kubebuilder:validation:Maximum=1000000
 	// +optional
 	CacheSize *int32 `json:"cacheSize,omitempty"`
+
+	// maxPending bounds the authorizations waiting for subscribers at once
+	// (each is a consent prompt and a polling loop). Another subscriber
+	// gets 429 too_many_pending_authorizations until one ends; a subscriber
+	// already pending is never asked twice. At most cacheSize. Defaults to
+	// 100, or cacheSize if smaller.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000
+	// +optional
+	MaxPending *int32 `json:"maxPending,omitempty"`
 }
 
 // Token-exchange grant_type values.
@@ -169,19 +203,23 @@ type TokenExchangeGrant struct {
 	Provider string `json:"provider,omitempty"`
 
 	// audience is the logical name of the target service (RFC 8693
-	// audience; tapkey_api for Tapkey).
+	// audience). For the Tapkey grant it defaults to tapkey_api, the only
+	// value Tapkey accepts; the default is applied when the sidecar config
+	// is rendered because it depends on grantType.
 	// +kubebuilder:validation:MaxLength=512
 	// +optional
 	Audience string `json:"audience,omitempty"`
 
-	// requestedTokenType is the RFC 8693 requested_token_type
-	// (access_token for Tapkey).
+	// requestedTokenType is the RFC 8693 requested_token_type. For the
+	// Tapkey grant it defaults to access_token (applied at rendering, like
+	// audience).
 	// +kubebuilder:validation:MaxLength=512
 	// +optional
 	RequestedTokenType string `json:"requestedTokenType,omitempty"`
 
 	// subjectTokenType is the RFC 8693 subject_token_type, for example
-	// urn:ietf:params:oauth:token-type:jwt (jwt for Tapkey).
+	// urn:ietf:params:oauth:token-type:jwt. For the Tapkey grant it
+	// defaults to jwt.
 	// +kubebuilder:validation:MaxLength=512
 	// +optional
 	SubjectTokenType string `json:"subjectTokenType,omitempty"`

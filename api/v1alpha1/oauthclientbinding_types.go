@@ -56,6 +56,9 @@ type OAuthClientBindingList struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.grant.tokenExchange) || !has(self.grant.tokenExchange.subjectToken.mint) || has(self.privateKey)",message="privateKey: required when grant.tokenExchange.subjectToken.mint is set (it signs the minted subject token)"
 // +kubebuilder:validation:XValidation:rule="!has(self.sharedCache) || self.grant.type != 'None'",message="sharedCache: grant.type None has no tokens to share"
 // +kubebuilder:validation:XValidation:rule="!has(self.proofOfPossession) || self.proofOfPossession.type != 'DPoP' || !has(self.tokenPlacement) || self.tokenPlacement.__in__ == 'Header'",message="tokenPlacement.in: must be Header when proofOfPossession.type is DPoP (RFC 9449 sends DPoP-bound tokens only in the Authorization header)"
+// +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureHTTP) && self.allowInsecureHTTP) || !self.upstream.url.startsWith('http://') || self.upstream.url.matches('^(?i)http://(localhost|127([.][0-9]{1,3}){3}|[[]::1[]])([:/?#].*)?$')",message="upstream.url: http:// sends credentials in cleartext; use https:// or set allowInsecureHTTP: true (loopback hosts are exempt)"
+// +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureHTTP) && self.allowInsecureHTTP) || !has(self.tokenEndpoint) || !self.tokenEndpoint.url.startsWith('http://') || self.tokenEndpoint.url.matches('^(?i)http://(localhost|127([.][0-9]{1,3}){3}|[[]::1[]])([:/?#].*)?$')",message="tokenEndpoint.url: http:// sends credentials in cleartext; use https:// or set allowInsecureHTTP: true (loopback hosts are exempt)"
+// +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureHTTP) && self.allowInsecureHTTP) || !has(self.grant.ciba) || !self.grant.ciba.authorizeURL.startsWith('http://') || self.grant.ciba.authorizeURL.matches('^(?i)http://(localhost|127([.][0-9]{1,3}){3}|[[]::1[]])([:/?#].*)?$')",message="grant.ciba.authorizeURL: http:// sends credentials in cleartext; use https:// or set allowInsecureHTTP: true (loopback hosts are exempt)"
 type OAuthClientBindingSpec struct {
 	// listenPort is the loopback port (127.0.0.1) on which the sidecar
 	// accepts the app's plain-HTTP requests for this binding. It must differ
@@ -126,6 +129,14 @@ type OAuthClientBindingSpec struct {
 	// +listType=set
 	// +optional
 	AllowedServiceAccounts []string `json:"allowedServiceAccounts,omitempty"`
+
+	// allowInsecureHTTP permits http:// for upstream.url, tokenEndpoint.url
+	// and grant.ciba.authorizeURL on hosts other than loopback (localhost,
+	// 127.0.0.0/8, ::1). Every request to those carries credentials, so
+	// cleartext is an explicit opt-in; the sidecar logs a warning naming
+	// the hosts at start.
+	// +optional
+	AllowInsecureHTTP bool `json:"allowInsecureHTTP,omitempty"`
 }
 
 // Upstream is the partner API.
@@ -142,6 +153,20 @@ type Upstream struct {
 	// system roots for the upstream (for partners with a private CA).
 	// +optional
 	CASecretRef *CASecretRef `json:"caSecretRef,omitempty"`
+
+	// responseHeaderTimeout bounds the wait for the partner's response
+	// headers; past it the app gets 504 upstream_timeout. Once headers
+	// arrive the body may stream for as long as it takes (server-sent
+	// events). Defaults to 30s.
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('10m')",message="upstream.responseHeaderTimeout: must be positive and at most 10m"
+	// +optional
+	ResponseHeaderTimeout *metav1.Duration `json:"responseHeaderTimeout,omitempty"`
+
+	// allowTrace forwards TRACE requests. Off by default: the sidecar
+	// answers TRACE with 405 method_not_allowed, because an upstream that
+	// echoes it would hand the sidecar's credentials back to the app.
+	// +optional
+	AllowTrace bool `json:"allowTrace,omitempty"`
 }
 
 // TokenEndpoint is the OAuth token endpoint.
@@ -172,13 +197,38 @@ type TokenEndpoint struct {
 	CASecretRef *CASecretRef `json:"caSecretRef,omitempty"`
 }
 
-// Refresh tunes the token cache.
+// Refresh tunes the token cache and how hard it may press the token
+// endpoint.
 type Refresh struct {
 	// before is the lead time: a token is refreshed at the earlier of 80% of
 	// its lifetime or this long before it expires. Defaults to 30s.
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="refresh.before: must not be negative"
 	// +optional
 	Before *metav1.Duration `json:"before,omitempty"`
+
+	// expirySkew: a token is no longer sent this long before it expires
+	// (at most half its lifetime), so that clock differences and latency
+	// cannot make the partner see an expired token. The expiry is the
+	// earlier of expires_in and, for a JWT access token, its exp claim.
+	// Defaults to 10s.
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('5m')",message="refresh.expirySkew: must be between 0s and 5m"
+	// +optional
+	ExpirySkew *metav1.Duration `json:"expirySkew,omitempty"`
+
+	// minInterval is the least time between two token calls for one
+	// subject caused by expiry, so that a tiny expires_in cannot make the
+	// sidecar call the token endpoint in a loop. Defaults to 1s.
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('10m')",message="refresh.minInterval: must be between 0s and 10m"
+	// +optional
+	MinInterval *metav1.Duration `json:"minInterval,omitempty"`
+
+	// maxCallsPerSecond bounds the binding's token calls across all
+	// subjects (CIBA subscribers, token-exchange users), with bursts of up
+	// to twice as many. Defaults to 10.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	// +optional
+	MaxCallsPerSecond *int32 `json:"maxCallsPerSecond,omitempty"`
 }
 
 // OAuthClientBindingStatus is the observed state, written by the controller.
@@ -190,6 +240,8 @@ type OAuthClientBindingStatus struct {
 	// conditions report readiness. Type Ready is True when the spec renders
 	// and every referenced Secret key exists and parses; its reason is one
 	// of Valid, SecretNotFound, KeyMissing, KeyUnparseable or InvalidSpec.
+	// It is Unknown, with reason NamespaceNotWatched or SecretAccessDenied,
+	// when the controller does not or may not read the referenced Secrets.
 	// +listType=map
 	// +listMapKey=type
 	// +optional

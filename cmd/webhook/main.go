@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -59,6 +60,8 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "healthz/readyz listen address; 0 disables")
 	fs.BoolVar(&o.Reconciler.RecreateMissedPods, "recreate-missed-pods", false, "delete pods admitted without the sidecar when a controller owns them, so they are recreated through the webhook")
 	fs.DurationVar(&o.Reconciler.ResyncPeriod, "resync-period", time.Minute, "how often each binding's Secrets are re-checked")
+	secretAccess := fs.String("secret-access", controller.SecretAccessCluster, "where the controller reads the Secrets bindings reference: cluster (every namespace) or namespaces (only --secret-namespaces; bindings elsewhere report NamespaceNotWatched)")
+	secretNamespaces := fs.String("secret-namespaces", "", "comma-separated namespaces whose Secrets the controller reads with --secret-access=namespaces")
 	fs.StringVar(&sidecar.Image, "sidecar-image", "", "image of the injected oauth-injector sidecar (required)")
 	fs.StringVar(&pullPolicy, "sidecar-image-pull-policy", "", "imagePullPolicy of the injected sidecar (default: the kubelet's default for the tag)")
 	fs.StringVar(&logLevel, "sidecar-log-level", "info", "log level written into the sidecar's config")
@@ -77,6 +80,14 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	o.Certs.Mode = mode
+	var nsList []string
+	if *secretNamespaces != "" {
+		nsList = strings.Split(*secretNamespaces, ",")
+	}
+	if o.Reconciler.SecretAccess, err = controller.ParseSecretAccess(*secretAccess, nsList); err != nil {
+		return err
+	}
+	ctrl.Log.Info("secret access", "mode", *secretAccess, "namespaces", o.Reconciler.SecretAccess.String())
 	if sidecar.Image == "" {
 		return fmt.Errorf("--sidecar-image: required")
 	}

@@ -40,6 +40,9 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"--cert-mode=self"}, "--sidecar-image"},
 		{[]string{"--sidecar-image=x", "--sidecar-memory-limit=lots"}, "--sidecar-memory-limit"},
 		{[]string{"--no-such-flag"}, "no-such-flag"},
+		{[]string{"--sidecar-image=x", "--secret-access=all"}, `--secret-access: "all" is not one of cluster, namespaces`},
+		{[]string{"--sidecar-image=x", "--secret-namespaces=shop"}, "--secret-namespaces: only valid with --secret-access=namespaces"},
+		{[]string{"--sidecar-image=x", "--secret-access=namespaces", "--secret-namespaces=shop,,billing"}, `--secret-namespaces: "" is not a valid namespace name`},
 	}
 	for _, tt := range tests {
 		err := run(context.Background(), tt.args)

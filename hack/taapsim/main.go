@@ -5,11 +5,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/hex"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -38,18 +38,29 @@ func main() {
 }
 
 type flags struct {
-	listen, publicKey, clientID, clientSecret, tlsDir, readyFile string
-	tokenTTL                                                     time.Duration
+	listen, clientID, tlsDir, tlsCert, tlsKey, readyFile string
+	publicKeys, clientSecrets, clientSecretFiles         list
+	tokenTTL                                             time.Duration
 }
+
+// list is a repeatable flag: a partner accepts the old and the new key or
+// secret while a client rotates.
+type list []string
+
+func (l *list) String() string     { return strings.Join(*l, ",") }
+func (l *list) Set(v string) error { *l = append(*l, v); return nil }
 
 func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs := flag.NewFlagSet("taapsim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	f := &flags{}
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:0", "address to listen on")
-	fs.StringVar(&f.publicKey, "public-key", "", "PEM file with the client's PoP public key (PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE); required")
+	fs.Var(&f.publicKeys, "public-key", "PEM file with a client PoP public key (PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE); required, repeatable")
 	fs.StringVar(&f.clientID, "client-id", "", "client_id the token endpoint accepts; required")
-	fs.StringVar(&f.clientSecret, "client-secret", "", "client_secret the token endpoint accepts; required (test credentials only: it is visible in the process list)")
+	fs.Var(&f.clientSecrets, "client-secret", "a client_secret the token endpoint accepts; repeatable (test credentials only: it is visible in the process list)")
+	fs.Var(&f.clientSecretFiles, "client-secret-file", "file holding a client_secret the token endpoint accepts; repeatable")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM) instead of a generated one; needs -tls-key")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "private key (PEM) for -tls-cert")
 	fs.DurationVar(&f.tokenTTL, "token-ttl", time.Hour, "lifetime of issued access and ID tokens")
 	fs.StringVar(&f.tlsDir, "tls-dir", "", "serve HTTPS with a generated CA and write DIR/ca.pem")
 	fs.StringVar(&f.readyFile, "ready-file", "", "write the base URL to this file once listening")
@@ -60,12 +71,16 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	switch {
-	case f.publicKey == "":
+	case len(f.publicKeys) == 0:
 		return nil, errors.New("-public-key is required")
 	case f.clientID == "":
 		return nil, errors.New("-client-id is required")
-	case f.clientSecret == "":
-		return nil, errors.New("-client-secret is required")
+	case len(f.clientSecrets) == 0 && len(f.clientSecretFiles) == 0:
+		return nil, errors.New("-client-secret or -client-secret-file is required")
+	case (f.tlsCert == "") != (f.tlsKey == ""):
+		return nil, errors.New("-tls-cert and -tls-key go together")
+	case f.tlsCert != "" && f.tlsDir != "":
+		return nil, errors.New("-tls-dir generates a certificate; it cannot be combined with -tls-cert")
 	case f.tokenTTL <= 0:
 		return nil, fmt.Errorf("-token-ttl must be positive, got %s", f.tokenTTL)
 	}
@@ -83,32 +98,45 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer func() { _ = log.Sync() }()
 
-	pemData, err := os.ReadFile(f.publicKey)
+	keys, err := readPublicKeys(f.publicKeys)
 	if err != nil {
-		return fmt.Errorf("-public-key: %w", err)
+		return err
 	}
-	pub, err := pop.ParsePublicKey(pemData)
-	if err != nil {
-		return fmt.Errorf("-public-key %s: %w", f.publicKey, err)
-	}
-	rsaPub, ok := pub.(*rsa.PublicKey)
-	if !ok {
-		return fmt.Errorf("-public-key %s: holds a %T; TAAP PoP tokens are RS256, so want an RSA key", f.publicKey, pub)
+	secrets := append([]string(nil), f.clientSecrets...)
+	for _, p := range f.clientSecretFiles {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("-client-secret-file: %w", err)
+		}
+		if len(bytes.TrimSpace(b)) == 0 {
+			return fmt.Errorf("-client-secret-file %s is empty", p)
+		}
+		secrets = append(secrets, string(bytes.TrimSpace(b)))
 	}
 
 	srv, err := taapsim.New(taapsim.Options{
-		PublicKey: rsaPub, ClientID: f.clientID, ClientSecret: f.clientSecret,
+		PublicKey: keys[0], ClientID: f.clientID, ClientSecret: secrets[0],
 		TokenTTL: f.tokenTTL, Log: log,
 	})
 	if err != nil {
 		return err
 	}
+	srv.SetPublicKeys(keys...)
+	srv.SetClientSecrets(secrets...)
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	scheme := "http"
-	if f.tlsDir != "" {
+	switch {
+	case f.tlsDir != "":
 		if hs.TLSConfig, err = taapsim.SelfSignedTLS(f.tlsDir, time.Now()); err != nil {
 			return err
 		}
+		scheme = "https"
+	case f.tlsCert != "":
+		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+		if err != nil {
+			return fmt.Errorf("-tls-cert/-tls-key: %w", err)
+		}
+		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		scheme = "https"
 	}
 	ln, err := net.Listen("tcp", f.listen)
@@ -131,9 +159,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 			return fmt.Errorf("-ready-file: %w", err)
 		}
 	}
+	var keyIDs []string
+	for _, k := range keys {
+		keyIDs = append(keyIDs, taapsim.KeyID(k))
+	}
 	fields := []zap.Field{
 		zap.String("url", baseURL), zap.String("client_id", f.clientID),
-		zap.String("pop_key_sha256", keyFingerprint(rsaPub)), zap.Duration("token_ttl", f.tokenTTL),
+		zap.Strings("pop_keys_sha256", keyIDs), zap.Int("client_secrets", len(secrets)), zap.Duration("token_ttl", f.tokenTTL),
 	}
 	if f.tlsDir != "" {
 		fields = append(fields, zap.String("ca", filepath.Join(f.tlsDir, taapsim.CAFile)))
@@ -183,11 +215,22 @@ func writeAtomic(path string, data []byte) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-func keyFingerprint(k *rsa.PublicKey) string {
-	der, err := x509.MarshalPKIXPublicKey(k)
-	if err != nil {
-		return "unknown"
+func readPublicKeys(paths []string) ([]*rsa.PublicKey, error) {
+	var keys []*rsa.PublicKey
+	for _, p := range paths {
+		pemData, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("-public-key: %w", err)
+		}
+		pub, err := pop.ParsePublicKey(pemData)
+		if err != nil {
+			return nil, fmt.Errorf("-public-key %s: %w", p, err)
+		}
+		rsaPub, ok := pub.(*rsa.PublicKey)
+		if !ok {
+			return nil, fmt.Errorf("-public-key %s: holds a %T; TAAP PoP tokens are RS256, so want an RSA key", p, pub)
+		}
+		keys = append(keys, rsaPub)
 	}
-	sum := sha256.Sum256(der)
-	return hex.EncodeToString(sum[:6])
+	return keys, nil
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -29,8 +30,10 @@ const DefaultMaxBodyBytes = 1 << 20
 // Config is the whole sidecar configuration.
 type Config struct {
 	Version string `json:"version"`
-	// Admin is the listener for probes and metrics; it binds the pod IP so
-	// the kubelet can reach it, while data-plane listeners stay on loopback.
+	// Admin is the listener for probes and metrics. The default ":15020"
+	// binds every interface of the pod's network namespace so the kubelet
+	// can reach it on the pod IP; it serves no credentials. Data-plane
+	// listeners stay on loopback.
 	Admin    Admin     `json:"admin"`
 	Bindings []Binding `json:"bindings"`
 	// DrainTimeout bounds how long SIGTERM waits for in-flight requests.
@@ -38,6 +41,11 @@ type Config struct {
 	// ReloadInterval is how often mounted credential files are checked for
 	// changes (kubelet swaps them atomically through a ..data symlink).
 	ReloadInterval Duration `json:"reloadInterval,omitempty"`
+	// BodyReadTimeout bounds how long the sidecar waits for the app to send
+	// a request body it must buffer (one a signature or the token placement
+	// covers). A body that trickles in would otherwise hold its share of
+	// the buffer budget forever.
+	BodyReadTimeout Duration `json:"bodyReadTimeout,omitempty"`
 }
 
 // Admin configures the health and metrics listener.
@@ -58,6 +66,10 @@ type Binding struct {
 	TokenPlacement TokenPlacement `json:"tokenPlacement"`
 	OAuth1         *OAuth1        `json:"oauth1,omitempty"`
 	Refresh        Refresh        `json:"refresh"`
+	// AllowInsecureHTTP permits http:// for upstream.url, tokenEndpoint.url
+	// and grant.ciba.authorizeURL on non-loopback hosts. Every request to
+	// those carries credentials, so cleartext is an explicit opt-in.
+	AllowInsecureHTTP bool `json:"allowInsecureHTTP,omitempty"`
 	// SharedCache, when set, shares tokens, rotated refresh tokens and
 	// pending CIBA authorizations with the other replicas through a Redis or
 	// Valkey server. Without it every sidecar keeps its tokens to itself.
@@ -68,6 +80,13 @@ type Binding struct {
 type Upstream struct {
 	URL    string `json:"url"`
 	CAFile string `json:"caFile,omitempty"`
+	// ResponseHeaderTimeout bounds the wait for the partner's response
+	// headers; once they arrive the body may stream for as long as it
+	// takes (server-sent events, exports).
+	ResponseHeaderTimeout Duration `json:"responseHeaderTimeout,omitempty"`
+	// AllowTrace forwards TRACE requests. Off by default: an upstream that
+	// echoes TRACE would hand the sidecar's credentials back to the app.
+	AllowTrace bool `json:"allowTrace,omitempty"`
 }
 
 // TokenEndpoint describes how tokens are requested.
@@ -118,9 +137,21 @@ type CIBAGrant struct {
 	Purpose         string            `json:"purpose,omitempty"`
 	MaxWait         Duration          `json:"maxWait,omitempty"`
 	ExtraParams     map[string]string `json:"extraParams,omitempty"`
+	// LoginHintFormat is open_gateway (tel:/ipport:, the default) or opaque
+	// (any non-empty hint up to 256 bytes without control characters).
+	LoginHintFormat string `json:"loginHintFormat,omitempty"`
 	// CacheSize bounds the per-subscriber token cache.
 	CacheSize int `json:"cacheSize,omitempty"`
+	// MaxPending bounds the authorizations waiting for a subscriber at
+	// once; each has a goroutine polling the token endpoint.
+	MaxPending int `json:"maxPending,omitempty"`
 }
+
+// CIBA login hint formats.
+const (
+	LoginHintOpenGateway = "open_gateway"
+	LoginHintOpaque      = "opaque"
+)
 
 // Token-exchange grant_type values.
 const (
@@ -229,11 +260,22 @@ type OAuth1 struct {
 	TokenSecretFile    string `json:"tokenSecretFile,omitempty"`
 }
 
-// Refresh tunes the token cache.
+// Refresh tunes the token cache and how hard it may press the token
+// endpoint.
 type Refresh struct {
 	// Before is the lead time: a token is refreshed at the earlier of 80% of
 	// its lifetime or this long before expiry.
 	Before Duration `json:"before,omitempty"`
+	// ExpirySkew: a token is no longer sent this long before it expires
+	// (at most half its lifetime), so clock differences and latency cannot
+	// make the upstream see an expired token.
+	ExpirySkew Duration `json:"expirySkew,omitempty"`
+	// MinInterval is the least time between two token calls for one
+	// subject caused by expiry, so a tiny expires_in cannot make a loop.
+	MinInterval Duration `json:"minInterval,omitempty"`
+	// MaxCallsPerSecond bounds the binding's token calls across all
+	// subjects, with bursts of up to twice as many.
+	MaxCallsPerSecond int `json:"maxCallsPerSecond,omitempty"`
 }
 
 // SharedCache is a binding's second-level token cache on a Redis-protocol
@@ -310,7 +352,7 @@ func Parse(data []byte) (*Config, error) {
 	dec.DisallowUnknownFields()
 	var c Config
 	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("config: %w", describeJSONError(err))
+		return nil, fmt.Errorf("config: %w", describeJSONError(err, data))
 	}
 	if dec.More() {
 		return nil, errors.New("config: trailing data after the JSON document")
@@ -349,7 +391,7 @@ func (c *Config) Binding(name string) (*Binding, bool) {
 	return nil, false
 }
 
-func describeJSONError(err error) error {
+func describeJSONError(err error, data []byte) error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		return fmt.Errorf("%s: must be %s, got JSON %s", te.Field, te.Type, te.Value)
@@ -359,6 +401,11 @@ func describeJSONError(err error) error {
 		return fmt.Errorf("invalid JSON at byte %d: %w", se.Offset, err)
 	}
 	if strings.HasPrefix(err.Error(), "json: unknown field ") {
+		// encoding/json names the key but not where it is; a key such as
+		// "url" is valid in one section and a typo in another.
+		if paths := unknownFields(data, reflect.TypeFor[Config]()); len(paths) > 0 {
+			return fmt.Errorf("%s: unknown field", strings.Join(paths, ": unknown field; "))
+		}
 		return fmt.Errorf("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	}
 	return err

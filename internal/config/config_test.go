@@ -41,10 +41,49 @@ func TestParseDefaults(t *testing.T) {
 		{"tokenPlacement.in", b.TokenPlacement.In, PlaceHeader},
 		{"tokenPlacement.idTokenHeader", b.TokenPlacement.IDTokenHeader, "X-Auth-Originator"},
 		{"refresh.before", b.Refresh.Before.Duration, 30 * time.Second},
+		{"upstream.responseHeaderTimeout", b.Upstream.ResponseHeaderTimeout.Duration, 30 * time.Second},
+		{"upstream.allowTrace", b.Upstream.AllowTrace, false},
+		{"allowInsecureHTTP", b.AllowInsecureHTTP, false},
+		{"bodyReadTimeout", c.BodyReadTimeout.Duration, 10 * time.Second},
+		{"refresh.expirySkew", b.Refresh.ExpirySkew.Duration, 10 * time.Second},
+		{"refresh.minInterval", b.Refresh.MinInterval.Duration, time.Second},
+		{"refresh.maxCallsPerSecond", b.Refresh.MaxCallsPerSecond, 10},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
 			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestCIBADefaults(t *testing.T) {
+	c, err := Parse(mutate(t, func(b, r map[string]any) {
+		b["grant"] = map[string]any{"type": "ciba", "scopes": []any{"sim-swap"}, "ciba": map[string]any{"authorizeURL": "https://auth.example/bc"}}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := c.Bindings[0].Grant.CIBA
+	small, err := Parse(mutate(t, func(b, r map[string]any) {
+		b["grant"] = map[string]any{"type": "ciba", "scopes": []any{"sim-swap"}, "ciba": map[string]any{"authorizeURL": "https://auth.example/bc", "cacheSize": 10}}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"loginHintHeader", g.LoginHintHeader, DefaultLoginHintHeader},
+		{"loginHintFormat", g.LoginHintFormat, LoginHintOpenGateway},
+		{"maxWait", g.MaxWait.Duration, DefaultCIBAMaxWait},
+		{"cacheSize", g.CacheSize, DefaultCacheSize},
+		{"maxPending", g.MaxPending, DefaultCIBAMaxPending},
+		{"maxPending with a smaller cacheSize", small.Bindings[0].Grant.CIBA.MaxPending, 10},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("grant.ciba.%s = %v, want %v", c.name, c.got, c.want)
 		}
 	}
 }
@@ -87,6 +126,15 @@ func TestValidationErrorsNameTheField(t *testing.T) {
 		{"implicit", func(b, r map[string]any) { b["grant"] = map[string]any{"type": "implicit"} }, "bindings[0].grant.type: the implicit grant is browser-only"},
 		{"unknown grant", func(b, r map[string]any) { b["grant"] = map[string]any{"type": "magic"} }, `bindings[0].grant.type: unsupported grant "magic"`},
 		{"ciba without block", func(b, r map[string]any) { b["grant"] = map[string]any{"type": "ciba"} }, `bindings[0].grant.ciba: required when grant.type is "ciba"`},
+		{"ciba maxPending", func(b, r map[string]any) {
+			b["grant"] = map[string]any{"type": "ciba", "scopes": []any{"a"}, "ciba": map[string]any{"authorizeURL": "https://auth.example/bc", "maxPending": -1}}
+		}, "bindings[0].grant.ciba.maxPending: must be at least 1"},
+		{"ciba maxPending over cacheSize", func(b, r map[string]any) {
+			b["grant"] = map[string]any{"type": "ciba", "scopes": []any{"a"}, "ciba": map[string]any{"authorizeURL": "https://auth.example/bc", "cacheSize": 4, "maxPending": 5}}
+		}, "bindings[0].grant.ciba.maxPending: must not exceed grant.ciba.cacheSize (4)"},
+		{"ciba loginHintFormat", func(b, r map[string]any) {
+			b["grant"] = map[string]any{"type": "ciba", "scopes": []any{"a"}, "ciba": map[string]any{"authorizeURL": "https://auth.example/bc", "loginHintFormat": "email"}}
+		}, `bindings[0].grant.ciba.loginHintFormat: must be open_gateway or opaque, got "email"`},
 		{"password block on cc", func(b, r map[string]any) {
 			b["grant"] = map[string]any{"type": "client_credentials", "password": map[string]any{"usernameFile": "/u", "passwordFile": "/p"}}
 		}, `bindings[0].grant.password: only allowed when grant.type is "password"`},
@@ -115,9 +163,36 @@ func TestValidationErrorsNameTheField(t *testing.T) {
 			c["listenPort"] = 15002
 			r["bindings"] = append(r["bindings"].([]any), c)
 		}, `bindings[1].name: duplicates bindings[0].name "tmobile"`},
-		{"unknown field", func(b, r map[string]any) { b["listenPrt"] = 1 }, `unknown field "listenPrt"`},
+		{"unknown field", func(b, r map[string]any) { b["listenPrt"] = 1 }, `bindings[0].listenPrt: unknown field`},
+		{"unknown nested field", func(b, r map[string]any) { b["upstream"].(map[string]any)["tlsVerify"] = false }, `bindings[0].upstream.tlsVerify: unknown field`},
+		{"unknown top-level field", func(b, r map[string]any) { r["logLevel"] = "debug" }, `config: logLevel: unknown field`},
+		{"unknown field in a second binding", func(b, r map[string]any) {
+			c := map[string]any{"name": "b2", "listenPort": 15002, "pop": map[string]any{"type": "none", "signs": []any{}}}
+			r["bindings"] = append(r["bindings"].([]any), c)
+		}, `bindings[1].pop.signs: unknown field`},
+		{"http upstream", func(b, r map[string]any) { b["upstream"] = map[string]any{"url": "http://api.partner.example"} },
+			`bindings[0].upstream.url: http:// sends credentials in cleartext; use https:// or set bindings[0].allowInsecureHTTP: true`},
+		{"http token endpoint", func(b, r map[string]any) {
+			b["tokenEndpoint"].(map[string]any)["url"] = "http://auth.partner.example/token"
+		},
+			`bindings[0].tokenEndpoint.url: http:// sends credentials in cleartext`},
+		{"http ciba authorize", func(b, r map[string]any) {
+			b["grant"] = map[string]any{"type": "ciba", "scopes": []any{"openid"}, "ciba": map[string]any{"authorizeURL": "http://auth.partner.example/bc"}}
+		}, `bindings[0].grant.ciba.authorizeURL: http:// sends credentials in cleartext`},
+		{"http loopback look-alike", func(b, r map[string]any) { b["upstream"] = map[string]any{"url": "http://127.0.0.1.nip.io"} },
+			`bindings[0].upstream.url: http:// sends credentials in cleartext`},
+		{"response header timeout", func(b, r map[string]any) { b["upstream"].(map[string]any)["responseHeaderTimeout"] = "-1s" },
+			`bindings[0].upstream.responseHeaderTimeout: must be positive`},
+		{"body read timeout", func(b, r map[string]any) { r["bodyReadTimeout"] = "-1s" }, `bodyReadTimeout: must be positive`},
 		{"wrong type", func(b, r map[string]any) { b["listenPort"] = "15001" }, "bindings.listenPort: must be int"},
 		{"bad duration", func(b, r map[string]any) { b["refresh"] = map[string]any{"before": "soon"} }, `invalid duration "soon"`},
+		{"negative before", func(b, r map[string]any) { b["refresh"] = map[string]any{"before": "-1s"} }, "bindings[0].refresh.before: must not be negative"},
+		{"negative skew", func(b, r map[string]any) { b["refresh"] = map[string]any{"expirySkew": "-1s"} }, "bindings[0].refresh.expirySkew: must be between 0s and 5m0s, got -1s"},
+		{"huge skew", func(b, r map[string]any) { b["refresh"] = map[string]any{"expirySkew": "1h"} }, "bindings[0].refresh.expirySkew: must be between 0s and 5m0s, got 1h0m0s"},
+		{"huge min interval", func(b, r map[string]any) { b["refresh"] = map[string]any{"minInterval": "11m"} }, "bindings[0].refresh.minInterval: must be between 0s and 10m0s"},
+		{"negative min interval", func(b, r map[string]any) { b["refresh"] = map[string]any{"minInterval": "-5ms"} }, "bindings[0].refresh.minInterval: must be between 0s and 10m0s, got -5ms"},
+		{"rate limit too high", func(b, r map[string]any) { b["refresh"] = map[string]any{"maxCallsPerSecond": 5000} }, "bindings[0].refresh.maxCallsPerSecond: must be between 1 and 1000, got 5000"},
+		{"negative rate limit", func(b, r map[string]any) { b["refresh"] = map[string]any{"maxCallsPerSecond": -1} }, "bindings[0].refresh.maxCallsPerSecond: must be between 1 and 1000, got -1"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -127,6 +202,73 @@ func TestValidationErrorsNameTheField(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %q\nwant substring %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestInsecureHTTP: cleartext is refused unless the binding opts in, except
+// for loopback destinations (local tests and same-pod services).
+func TestInsecureHTTP(t *testing.T) {
+	cases := []struct {
+		name  string
+		edit  func(b, root map[string]any)
+		valid bool
+	}{
+		{"https", func(b, r map[string]any) {}, true},
+		{"http refused", func(b, r map[string]any) { b["upstream"] = map[string]any{"url": "http://api.partner.example"} }, false},
+		{"http allowed by opt-in", func(b, r map[string]any) {
+			b["upstream"] = map[string]any{"url": "http://api.partner.example"}
+			b["tokenEndpoint"].(map[string]any)["url"] = "http://auth.partner.example/t"
+			b["allowInsecureHTTP"] = true
+		}, true},
+		{"http 127.0.0.1", func(b, r map[string]any) { b["upstream"] = map[string]any{"url": "http://127.0.0.1:8080/x"} }, true},
+		{"http 127.1.2.3", func(b, r map[string]any) { b["tokenEndpoint"].(map[string]any)["url"] = "http://127.1.2.3/t" }, true},
+		{"http ::1", func(b, r map[string]any) { b["upstream"] = map[string]any{"url": "http://[::1]:8080"} }, true},
+		{"http localhost", func(b, r map[string]any) { b["upstream"] = map[string]any{"url": "http://LOCALHOST:8080"} }, true},
+		{"http 10.0.0.1", func(b, r map[string]any) { b["upstream"] = map[string]any{"url": "http://10.0.0.1"} }, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse(mutate(t, tc.edit))
+			if tc.valid && err != nil {
+				t.Fatalf("want valid, got %v", err)
+			}
+			if !tc.valid && (err == nil || !strings.Contains(err.Error(), "cleartext")) {
+				t.Fatalf("want a cleartext refusal, got %v", err)
+			}
+		})
+	}
+}
+
+// TestTapkeyDefaults: Tapkey's endpoint refuses an exchange without
+// audience, so the documented defaults must be applied, not just allowed.
+func TestTapkeyDefaults(t *testing.T) {
+	cases := []struct {
+		name                              string
+		grantType                         string
+		wantAudience, wantRequested, want string
+	}{
+		{"tapkey", TokenExchangeTapkey, "tapkey_api", "access_token", "jwt"},
+		{"rfc8693 gets none", TokenExchangeRFC8693, "", "", "urn:ietf:params:oauth:token-type:jwt"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			data := mutate(t, func(b, r map[string]any) {
+				te := map[string]any{"grantType": tc.grantType, "provider": "idp", "subjectToken": map[string]any{"file": "/t"}}
+				if tc.grantType == TokenExchangeRFC8693 {
+					te["subjectTokenType"] = "urn:ietf:params:oauth:token-type:jwt"
+				}
+				b["grant"] = map[string]any{"type": "token_exchange", "scopes": []any{"read:user"}, "tokenExchange": te}
+			})
+			c, err := Parse(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			te := c.Bindings[0].Grant.TokenExchange
+			if te.Audience != tc.wantAudience || te.RequestedTokenType != tc.wantRequested || te.SubjectTokenType != tc.want {
+				t.Fatalf("audience %q requestedTokenType %q subjectTokenType %q; want %q %q %q",
+					te.Audience, te.RequestedTokenType, te.SubjectTokenType, tc.wantAudience, tc.wantRequested, tc.want)
 			}
 		})
 	}

@@ -73,7 +73,7 @@ func TestSharedCacheValidationNamesTheField(t *testing.T) {
 		{"negative timeout", func(sc map[string]any) { sc["timeout"] = "-1s" }, "bindings[0].sharedCache.timeout: must be positive"},
 		{"timeout too long", func(sc map[string]any) { sc["timeout"] = "6s" }, "bindings[0].sharedCache.timeout: must be at most 5s"},
 		{"bad server name", func(sc map[string]any) { sc["tls"] = map[string]any{"serverName": "redis:6379"} }, `bindings[0].sharedCache.tls.serverName: must be a DNS name, got "redis:6379"`},
-		{"unknown field", func(sc map[string]any) { sc["adress"] = "x" }, `unknown field "adress"`},
+		{"unknown field", func(sc map[string]any) { sc["adress"] = "x" }, `bindings[0].sharedCache.adress: unknown field`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

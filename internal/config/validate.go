@@ -21,12 +21,30 @@ const (
 	DefaultSubjectHeader    = "X-User"
 	DefaultCacheSize        = 1024
 	DefaultRefreshBefore    = 30 * time.Second
+	DefaultExpirySkew       = 10 * time.Second
+	DefaultMinRefresh       = time.Second
+	DefaultMaxTokenCalls    = 10
+	MaxExpirySkew           = 5 * time.Minute
+	MaxMinRefresh           = 10 * time.Minute
+	MaxMaxTokenCalls        = 1000
 	DefaultCIBAMaxWait      = 30 * time.Second
+	DefaultCIBAMaxPending   = 100
 	DefaultMintLifetime     = 5 * time.Minute
 	DefaultDrainTimeout     = 20 * time.Second
 	DefaultReloadInterval   = 2 * time.Second
 	DefaultTokenHTTPMethod  = "POST"
 	DefaultTAAPSignLifetime = MaxPoPLifetime
+	// DefaultResponseHeaderTimeout is generous for an API call yet ends
+	// the wait for an upstream that accepted the connection and hung.
+	DefaultResponseHeaderTimeout = 30 * time.Second
+	// DefaultBodyReadTimeout is far more than an app on the same pod needs
+	// to send pop.maxBodyBytes over loopback.
+	DefaultBodyReadTimeout = 10 * time.Second
+	// Tapkey's token exchange values (https://developers.tapkey.io, "Token
+	// Exchange"); its endpoint refuses an exchange without audience.
+	DefaultTapkeyAudience           = "tapkey_api"
+	DefaultTapkeyRequestedTokenType = "access_token"
+	DefaultTapkeySubjectTokenType   = "jwt"
 
 	DefaultSharedCacheKeyPrefix = "oauth-injector:"
 	DefaultSharedCacheTimeout   = 200 * time.Millisecond
@@ -49,6 +67,9 @@ func (c *Config) SetDefaults() {
 	if c.ReloadInterval.Duration == 0 {
 		c.ReloadInterval.Duration = DefaultReloadInterval
 	}
+	if c.BodyReadTimeout.Duration == 0 {
+		c.BodyReadTimeout.Duration = DefaultBodyReadTimeout
+	}
 	for i := range c.Bindings {
 		c.Bindings[i].setDefaults()
 	}
@@ -60,6 +81,18 @@ func (b *Binding) setDefaults() {
 	}
 	if b.Refresh.Before.Duration == 0 {
 		b.Refresh.Before.Duration = DefaultRefreshBefore
+	}
+	if b.Upstream.ResponseHeaderTimeout.Duration == 0 {
+		b.Upstream.ResponseHeaderTimeout.Duration = DefaultResponseHeaderTimeout
+	}
+	if b.Refresh.ExpirySkew.Duration == 0 {
+		b.Refresh.ExpirySkew.Duration = DefaultExpirySkew
+	}
+	if b.Refresh.MinInterval.Duration == 0 {
+		b.Refresh.MinInterval.Duration = DefaultMinRefresh
+	}
+	if b.Refresh.MaxCallsPerSecond == 0 {
+		b.Refresh.MaxCallsPerSecond = DefaultMaxTokenCalls
 	}
 	if b.TokenPlacement.In == "" {
 		b.TokenPlacement.In = PlaceHeader
@@ -97,6 +130,17 @@ func (b *Binding) setDefaults() {
 		if g.CacheSize == 0 {
 			g.CacheSize = DefaultCacheSize
 		}
+		if g.MaxPending == 0 {
+			g.MaxPending = min(DefaultCIBAMaxPending, g.CacheSize)
+		}
+		if g.LoginHintFormat == "" {
+			g.LoginHintFormat = LoginHintOpenGateway
+		}
+	}
+	if te := b.Grant.TokenExchange; te != nil && te.GrantType == TokenExchangeTapkey {
+		setIfEmpty(&te.Audience, DefaultTapkeyAudience)
+		setIfEmpty(&te.RequestedTokenType, DefaultTapkeyRequestedTokenType)
+		setIfEmpty(&te.SubjectTokenType, DefaultTapkeySubjectTokenType)
 	}
 	if sc := b.SharedCache; sc != nil {
 		if sc.KeyPrefix == "" {
@@ -117,6 +161,12 @@ func (b *Binding) setDefaults() {
 		if m.CacheSize == 0 {
 			m.CacheSize = DefaultCacheSize
 		}
+	}
+}
+
+func setIfEmpty(s *string, def string) {
+	if *s == "" {
+		*s = def
 	}
 }
 
@@ -156,6 +206,9 @@ func (c *Config) Validate() error {
 	if c.ReloadInterval.Duration < 0 {
 		errs.add("reloadInterval", "must not be negative")
 	}
+	if c.BodyReadTimeout.Duration <= 0 {
+		errs.add("bodyReadTimeout", "must be positive, got %s", c.BodyReadTimeout.Duration)
+	}
 	if len(c.Bindings) == 0 {
 		errs.add("bindings", "at least one binding is required")
 	}
@@ -189,7 +242,10 @@ func (b *Binding) validate(p string, errs *fieldErrors) {
 	if b.ListenPort < 1 || b.ListenPort > 65535 {
 		errs.add(p+".listenPort", "must be 1-65535, got %d", b.ListenPort)
 	}
-	validateURL(p+".upstream.url", b.Upstream.URL, errs)
+	b.validateURL(p, "upstream.url", b.Upstream.URL, errs)
+	if d := b.Upstream.ResponseHeaderTimeout.Duration; d <= 0 {
+		errs.add(p+".upstream.responseHeaderTimeout", "must be positive, got %s", d)
+	}
 
 	g := b.Grant
 	switch g.Type {
@@ -233,13 +289,21 @@ func (b *Binding) validate(p string, errs *fieldErrors) {
 		requireFile(errs, p+".grant.refreshToken.file", g.RefreshToken.File)
 	}
 	if c := g.CIBA; c != nil {
-		validateURL(p+".grant.ciba.authorizeURL", c.AuthorizeURL, errs)
+		b.validateURL(p, "grant.ciba.authorizeURL", c.AuthorizeURL, errs)
 		validateHeader(errs, p+".grant.ciba.loginHintHeader", c.LoginHintHeader)
 		if c.MaxWait.Duration < 0 {
 			errs.add(p+".grant.ciba.maxWait", "must not be negative")
 		}
 		if c.CacheSize < 1 {
 			errs.add(p+".grant.ciba.cacheSize", "must be at least 1")
+		}
+		if c.MaxPending < 1 {
+			errs.add(p+".grant.ciba.maxPending", "must be at least 1")
+		} else if c.MaxPending > c.CacheSize {
+			errs.add(p+".grant.ciba.maxPending", "must not exceed grant.ciba.cacheSize (%d): every approval needs a cache entry to land in", c.CacheSize)
+		}
+		if c.LoginHintFormat != LoginHintOpenGateway && c.LoginHintFormat != LoginHintOpaque {
+			errs.add(p+".grant.ciba.loginHintFormat", "must be %s or %s, got %q", LoginHintOpenGateway, LoginHintOpaque, c.LoginHintFormat)
 		}
 		if c.Purpose == "" && len(g.Scopes) == 0 {
 			errs.add(p+".grant.ciba.purpose", "a purpose (dpv:<purpose>#<scope>) or grant.scopes is required")
@@ -249,7 +313,7 @@ func (b *Binding) validate(p string, errs *fieldErrors) {
 		b.validateTokenExchange(p+".grant.tokenExchange", te, errs)
 	}
 	if te := b.TokenEndpoint; te != nil {
-		validateURL(p+".tokenEndpoint.url", te.URL, errs)
+		b.validateURL(p, "tokenEndpoint.url", te.URL, errs)
 		if te.Method != "GET" && te.Method != "POST" {
 			errs.add(p+".tokenEndpoint.method", "must be GET or POST, got %q", te.Method)
 		}
@@ -270,9 +334,7 @@ func (b *Binding) validate(p string, errs *fieldErrors) {
 	if o := b.OAuth1; o != nil {
 		b.validateOAuth1(p+".oauth1", o, errs)
 	}
-	if b.Refresh.Before.Duration < 0 {
-		errs.add(p+".refresh.before", "must not be negative")
-	}
+	b.Refresh.validate(p+".refresh", errs)
 	if sc := b.SharedCache; sc != nil {
 		b.validateSharedCache(p+".sharedCache", sc, errs)
 	}
@@ -296,7 +358,9 @@ func validateHeader(errs *fieldErrors, path, h string) {
 	}
 }
 
-func validateURL(path, raw string, errs *fieldErrors) {
+// validateURL checks a credential-bearing URL of the binding at p.
+func (b *Binding) validateURL(p, field, raw string, errs *fieldErrors) {
+	path := p + "." + field
 	if raw == "" {
 		errs.add(path, "required")
 		return
@@ -309,10 +373,24 @@ func validateURL(path, raw string, errs *fieldErrors) {
 	if u.Scheme != "https" && u.Scheme != "http" {
 		errs.add(path, "scheme must be https or http, got %q", u.Scheme)
 	}
+	if u.Scheme == "http" && !b.AllowInsecureHTTP && !IsLoopbackHost(u.Hostname()) {
+		errs.add(path, "http:// sends credentials in cleartext; use https:// or set %s.allowInsecureHTTP: true (loopback hosts are exempt)", p)
+	}
 	if u.Host == "" {
 		errs.add(path, "must include a host")
 	}
 	if u.User != nil {
 		errs.add(path, "must not embed credentials; use clientAuth")
 	}
+}
+
+// IsLoopbackHost reports whether host (without port or brackets) can only
+// be reached inside the pod or machine: localhost, 127.0.0.0/8 or ::1.
+// Cleartext to it never crosses a network.
+func IsLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

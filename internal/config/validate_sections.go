@@ -144,3 +144,18 @@ func (b *Binding) validateOAuth1(p string, o *OAuth1, errs *fieldErrors) {
 		errs.add(p+".tokenSecretFile", "tokenFile and tokenSecretFile must be set together for three-legged signing")
 	}
 }
+
+func (r Refresh) validate(p string, errs *fieldErrors) {
+	if r.Before.Duration < 0 {
+		errs.add(p+".before", "must not be negative")
+	}
+	if d := r.ExpirySkew.Duration; d < 0 || d > MaxExpirySkew {
+		errs.add(p+".expirySkew", "must be between 0s and %s, got %s", MaxExpirySkew, d)
+	}
+	if d := r.MinInterval.Duration; d < 0 || d > MaxMinRefresh {
+		errs.add(p+".minInterval", "must be between 0s and %s, got %s", MaxMinRefresh, d)
+	}
+	if n := r.MaxCallsPerSecond; n < 0 || n > MaxMaxTokenCalls {
+		errs.add(p+".maxCallsPerSecond", "must be between 1 and %d, got %d", MaxMaxTokenCalls, n)
+	}
+}

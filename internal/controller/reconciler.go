@@ -50,6 +50,9 @@ type Options struct {
 	// recreating a pod while this replica cannot serve admission requests
 	// would just miss again.
 	WebhookReady func() bool
+	// SecretAccess limits the namespaces whose Secrets are read; the zero
+	// value reads them everywhere.
+	SecretAccess SecretAccess
 }
 
 // BindingReconciler reconciles one OAuthClientBinding.
@@ -143,12 +146,20 @@ func (r *BindingReconciler) readiness(ctx context.Context, b *v1alpha1.OAuthClie
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec, se.msg
 		return cond, nil
 	}
+	if len(reqs) > 0 && !r.opts.SecretAccess.Allows(b.Namespace) {
+		// Not an error: retrying cannot help until the chart's
+		// secretAccess.namespaces changes, which restarts the controller.
+		cond.Status, cond.Reason = metav1.ConditionUnknown, v1alpha1.ReasonNamespaceNotWatched
+		cond.Message = fmt.Sprintf("the controller does not read Secrets in namespace %q (secretAccess.mode=%s lists: %s), so the %d referenced secret keys are not checked; pods are still injected and the kubelet refuses to start one whose Secret or key is missing. Add the namespace to secretAccess.namespaces to have them checked",
+			b.Namespace, SecretAccessNamespaces, r.opts.SecretAccess, countKeys(reqs))
+		return cond, nil
+	}
 	problem, err := checkSecrets(ctx, r.secrets, b.Namespace, reqs)
 	if err != nil {
 		return cond, err
 	}
 	if problem != nil {
-		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, problem.reason, problem.message
+		cond.Status, cond.Reason, cond.Message = problem.status(), problem.reason, problem.message
 		return cond, nil
 	}
 	cond.Status, cond.Reason = metav1.ConditionTrue, v1alpha1.ReasonValid

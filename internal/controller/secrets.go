@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -207,12 +208,23 @@ func requirements(spec *v1alpha1.OAuthClientBindingSpec) ([]secretRequirement, e
 type secretProblem struct {
 	reason  string
 	message string
+	// unchecked: the Secret could not be read, so whether it is usable is
+	// unknown (status Unknown rather than False).
+	unchecked bool
+}
+
+func (p *secretProblem) status() metav1.ConditionStatus {
+	if p.unchecked {
+		return metav1.ConditionUnknown
+	}
+	return metav1.ConditionFalse
 }
 
 // checkSecrets reads every referenced Secret once (uncached: the reader is
 // the manager's API reader, so no cluster-wide Secret informer exists) and
 // returns the first problem, or nil when all are usable. An error is
-// returned only for failures worth retrying (API errors other than 404).
+// returned only for failures worth retrying: not 404, and not 403, which
+// only an RBAC change fixes and which the resync then picks up.
 func checkSecrets(ctx context.Context, r client.Reader, namespace string, reqs []secretRequirement) (*secretProblem, error) {
 	got := map[string]*corev1.Secret{}
 	for _, req := range reqs {
@@ -223,6 +235,10 @@ func checkSecrets(ctx context.Context, r client.Reader, namespace string, reqs [
 			switch {
 			case apierrors.IsNotFound(err):
 				sec = nil
+			case apierrors.IsForbidden(err):
+				return &secretProblem{reason: v1alpha1.ReasonSecretAccessDenied, unchecked: true, message: fmt.Sprintf(
+					"the controller may not read secret %q referenced by %s in namespace %q (RBAC forbids get), so it is not checked; with chart value secretAccess.mode=%s add the namespace to secretAccess.namespaces, otherwise restore the chart's RBAC",
+					req.secret, req.field, namespace, SecretAccessNamespaces)}, nil
 			case err != nil:
 				return nil, fmt.Errorf("reading secret %q (%s): %w", req.secret, req.field, err)
 			default:
@@ -240,24 +256,24 @@ func checkSecrets(ctx context.Context, r client.Reader, namespace string, reqs [
 // checkSecret checks one requirement against a Secret (nil: not found).
 func checkSecret(sec *corev1.Secret, namespace string, req secretRequirement) *secretProblem {
 	if sec == nil {
-		return &secretProblem{v1alpha1.ReasonSecretNotFound,
-			fmt.Sprintf("secret %q referenced by %s not found in namespace %q", req.secret, req.field, namespace)}
+		return &secretProblem{reason: v1alpha1.ReasonSecretNotFound,
+			message: fmt.Sprintf("secret %q referenced by %s not found in namespace %q", req.secret, req.field, namespace)}
 	}
 	for _, k := range req.keys {
 		v, ok := sec.Data[k]
 		if !ok {
-			return &secretProblem{v1alpha1.ReasonKeyMissing,
-				fmt.Sprintf("secret %q referenced by %s has no key %q", req.secret, req.field, k)}
+			return &secretProblem{reason: v1alpha1.ReasonKeyMissing,
+				message: fmt.Sprintf("secret %q referenced by %s has no key %q", req.secret, req.field, k)}
 		}
 		if len(v) == 0 {
-			return &secretProblem{v1alpha1.ReasonKeyMissing,
-				fmt.Sprintf("secret %q referenced by %s has an empty key %q", req.secret, req.field, k)}
+			return &secretProblem{reason: v1alpha1.ReasonKeyMissing,
+				message: fmt.Sprintf("secret %q referenced by %s has an empty key %q", req.secret, req.field, k)}
 		}
 	}
 	if req.parse != nil {
 		if err := req.parse(sec.Data); err != nil {
-			return &secretProblem{v1alpha1.ReasonKeyUnparseable,
-				fmt.Sprintf("secret %q referenced by %s: %v", req.secret, req.field, err)}
+			return &secretProblem{reason: v1alpha1.ReasonKeyUnparseable,
+				message: fmt.Sprintf("secret %q referenced by %s: %v", req.secret, req.field, err)}
 		}
 	}
 	return nil

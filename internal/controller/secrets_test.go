@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -326,10 +327,20 @@ func TestCheckSecrets(t *testing.T) {
 		}
 	})
 	t.Run("API errors are returned for retry", func(t *testing.T) {
-		r := &mapReader{err: apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "s1", errors.New("rbac"))}
+		r := &mapReader{err: apierrors.NewServiceUnavailable("etcd leader changed")}
 		_, err := checkSecrets(context.Background(), r, "ns", reqs)
-		if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), `"s1"`) {
-			t.Fatalf("err = %v, want a wrapped Forbidden naming s1", err)
+		if !apierrors.IsServiceUnavailable(err) || !strings.Contains(err.Error(), `"s1"`) {
+			t.Fatalf("err = %v, want a wrapped ServiceUnavailable naming s1", err)
+		}
+	})
+	t.Run("forbidden is a condition, not a retry", func(t *testing.T) {
+		r := &mapReader{err: apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "s1", errors.New("rbac"))}
+		p, err := checkSecrets(context.Background(), r, "ns", reqs)
+		if err != nil {
+			t.Fatalf("err = %v; RBAC refusals must not be retried with backoff", err)
+		}
+		if p == nil || p.reason != v1alpha1.ReasonSecretAccessDenied || p.status() != metav1.ConditionUnknown || !strings.Contains(p.message, `secret "s1" referenced by a`) {
+			t.Fatalf("problem = %+v, want SecretAccessDenied (Unknown) naming s1 and its field", p)
 		}
 	})
 }

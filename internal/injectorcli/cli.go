@@ -11,6 +11,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"runtime/debug"
+	"strconv"
 	"strings"
 
 	"go.uber.org/zap"
@@ -25,6 +27,17 @@ var Version = "dev"
 
 // ConfigEnv holds the rendered config JSON; the webhook sets it on the sidecar.
 const ConfigEnv = "OAUTH_INJECTOR_CONFIG"
+
+// MemoryLimitEnv holds the container's memory limit in bytes; the webhook
+// fills it from the downward API (resourceFieldRef limits.memory).
+const MemoryLimitEnv = "OAUTH_INJECTOR_MEMORY_LIMIT"
+
+// gcLimitPercent of the container memory limit becomes the Go runtime's soft
+// limit (GOMEMLIMIT): the collector works harder as the heap nears it, while
+// the rest covers what the runtime does not count (binary text, kernel
+// buffers). Without it the default GOGC lets a busy heap double before a
+// collection, past the limit: an OOM kill loses every cached token.
+const gcLimitPercent = 80
 
 const usage = `usage: injector <command> [flags]
 
@@ -133,11 +146,37 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(st
 	if err != nil {
 		return err
 	}
-	srv, err := sidecar.New(cfg, log)
+	memLimit, err := applyMemoryLimit(getenv, log)
+	if err != nil {
+		return err
+	}
+	srv, err := sidecar.New(cfg, log, sidecar.WithMemoryLimit(memLimit))
 	if err != nil {
 		return err
 	}
 	return srv.Run(ctx)
+}
+
+// applyMemoryLimit reads the container memory limit, sets the runtime's
+// soft limit from it unless GOMEMLIMIT was given explicitly, and returns it
+// (0 when unknown) so the sidecar can size its body buffers.
+func applyMemoryLimit(getenv func(string) string, log *zap.Logger) (int64, error) {
+	raw := getenv(MemoryLimitEnv)
+	if raw == "" {
+		return 0, nil
+	}
+	limit, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64)
+	if err != nil || limit <= 0 {
+		return 0, fmt.Errorf("%s: want the container memory limit as a positive number of bytes, got %q", MemoryLimitEnv, raw)
+	}
+	if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(limit / 100 * gcLimitPercent)
+	}
+	log.Info("memory limit applied",
+		zap.Int64("container_limit_bytes", limit),
+		zap.Int64("gomemlimit_bytes", debug.SetMemoryLimit(-1)),
+		zap.Int64("body_buffer_budget_bytes", sidecar.BodyBudget(limit)))
+	return limit, nil
 }
 
 func envOr(getenv func(string) string, k, def string) string {

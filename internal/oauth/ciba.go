@@ -28,7 +28,10 @@ const (
 // CIBARequest starts one backchannel authentication.
 type CIBARequest struct {
 	AuthorizeURL, LoginHint, Purpose string
-	Scopes                           []string
+	// LoginHintFormat selects how LoginHint is checked before anything is
+	// sent; the zero value is Open Gateway's tel:/ipport:.
+	LoginHintFormat LoginHintFormat
+	Scopes          []string
 	// ExtraParams go to the authorize call only; Options.ExtraParams go to
 	// the token calls.
 	ExtraParams map[string]string
@@ -47,7 +50,7 @@ type cibaAuthorization struct {
 // ends. It returns *Error with Code access_denied or expired_token when the
 // subscriber refuses or does not answer in time; ctx bounds the whole wait.
 func (c *Client) CIBA(ctx context.Context, r CIBARequest) (*Token, error) {
-	if err := ValidateLoginHint(r.LoginHint); err != nil {
+	if err := r.LoginHintFormat.Validate(r.LoginHint); err != nil {
 		return nil, fmt.Errorf("oauth: ciba: %w", err)
 	}
 	authURL, err := parseEndpointURL(r.AuthorizeURL)

@@ -267,21 +267,7 @@ func TestValidateLoginHint(t *testing.T) {
 		{"", "empty"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.hint, func(t *testing.T) {
-			err := ValidateLoginHint(tt.hint)
-			if tt.want == "" {
-				if err != nil {
-					t.Fatalf("err = %v, want valid", err)
-				}
-				return
-			}
-			if !errors.Is(err, ErrInvalidLoginHint) || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("err = %v, want ErrInvalidLoginHint saying %q", err, tt.want)
-			}
-			if len(tt.hint) > 8 && strings.Contains(err.Error(), tt.hint) {
-				t.Errorf("error repeats the hint: %v", err)
-			}
-		})
+		t.Run(tt.hint, func(t *testing.T) { checkHintError(t, ValidateLoginHint(tt.hint), tt.hint, tt.want) })
 	}
 }
 

@@ -100,7 +100,8 @@ func redact(s string, secrets []string) string {
 }
 
 // parseRetryAfter understands the delta-seconds form only; the HTTP-date form
-// is rare on token endpoints and the refresher has its own backoff anyway.
+// is rare on token endpoints, whose Retry-After the refresher treats as a
+// lower bound for its own backoff.
 func parseRetryAfter(v string) time.Duration {
 	n, err := strconv.Atoi(strings.TrimSpace(v))
 	if err != nil || n <= 0 {

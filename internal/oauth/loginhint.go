@@ -5,7 +5,57 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
+
+// LoginHintFormat says which CIBA login_hint values a binding accepts. CIBA
+// Core §7.1 leaves the hint's form to the provider; Open Gateway fixes it.
+type LoginHintFormat string
+
+// Login hint formats. The zero value means LoginHintOpenGateway.
+const (
+	// LoginHintOpenGateway accepts tel: and ipport: hints (ValidateLoginHint).
+	LoginHintOpenGateway LoginHintFormat = "open_gateway"
+	// LoginHintOpaque accepts any hint the provider may understand (an
+	// e-mail address, a user id) within ValidateOpaqueLoginHint's bounds.
+	LoginHintOpaque LoginHintFormat = "opaque"
+)
+
+// MaxOpaqueLoginHintBytes bounds an opaque login_hint: longer than any
+// e-mail address (254) or user id a provider issues, short enough to keep
+// hostile values out of request bodies and logs.
+const MaxOpaqueLoginHintBytes = 256
+
+// Validate checks h against the format. Like ValidateLoginHint, the error
+// wraps ErrInvalidLoginHint and never repeats the hint.
+func (f LoginHintFormat) Validate(h string) error {
+	switch f {
+	case "", LoginHintOpenGateway:
+		return ValidateLoginHint(h)
+	case LoginHintOpaque:
+		return ValidateOpaqueLoginHint(h)
+	}
+	return fmt.Errorf("%w: unknown login hint format %q (want %s or %s)", ErrInvalidLoginHint, string(f), LoginHintOpenGateway, LoginHintOpaque)
+}
+
+// ValidateOpaqueLoginHint accepts any non-empty UTF-8 hint of at most
+// MaxOpaqueLoginHintBytes without control characters: the provider decides
+// what it names, the sidecar only keeps it safe to send and to log about.
+func ValidateOpaqueLoginHint(h string) error {
+	bad := func(what string) error { return fmt.Errorf("%w: %s", ErrInvalidLoginHint, what) }
+	switch {
+	case h == "":
+		return bad("empty")
+	case len(h) > MaxOpaqueLoginHintBytes:
+		return bad(fmt.Sprintf("longer than %d bytes (%d)", MaxOpaqueLoginHintBytes, len(h)))
+	case !utf8.ValidString(h):
+		return bad("not valid UTF-8")
+	case strings.IndexFunc(h, unicode.IsControl) >= 0:
+		return bad("contains a control character")
+	}
+	return nil
+}
 
 // ValidateLoginHint checks an Open Gateway CIBA login_hint:
 //

@@ -214,6 +214,12 @@ func parseTokenResponse(status int, contentType string, body []byte, now time.Ti
 		// Taking it literally would make the refresher spin.
 		t.Expiry = now.Add(seconds(exp))
 	}
+	// expires_in counts from when the server answered, so a slow response
+	// makes it late; a JWT's own exp is what the resource server checks.
+	// It may shorten the lifetime, never extend it.
+	if exp, ok := JWTExpiry(t.AccessToken); ok && (t.Expiry.IsZero() || exp.Before(t.Expiry)) {
+		t.Expiry = exp
+	}
 	t.TokenType = strings.ToLower(t.TokenType)
 	switch t.TokenType {
 	case TokenTypeBearer, TokenTypeDPoP, TokenTypeNA:

@@ -6,8 +6,10 @@ package oauth
 
 import "time"
 
-// Token is one parsed token response. The zero Expiry means the server gave
-// no expires_in; callers treat such a token as valid until a 401.
+// Token is one parsed token response. Expiry is the earlier of the response
+// time plus expires_in and, when the access token is a JWT, its exp claim;
+// zero means neither was given, and callers treat such a token as valid
+// until a 401.
 type Token struct {
 	AccessToken string
 	// TokenType is lower-cased: "bearer", "mac", "dpop" or "n_a" (RFC 8693).

@@ -2,6 +2,7 @@ package refresher
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -16,20 +17,28 @@ type entry struct {
 
 	// hot is a lock-free snapshot for the hit path; it is set on every
 	// successful fetch and cleared by Invalidate. A reader may use it while
-	// now is before refreshAt (which is never after expiry).
+	// now is before refreshAt (which is never after until).
 	hot atomic.Pointer[hotToken]
 
 	mu sync.Mutex
 	// tok is kept after it expires or is invalidated so that the next fetch
 	// can use its refresh token.
 	tok       *oauth.Token
+	until     time.Time // tok is handed out before this (ExpirySkew); zero: no expiry
 	invalid   bool
 	refreshAt time.Time
 	refreshes bool // false: no expiry, keep until invalidated
 	inflight  *call
-	failures  int
-	retryAt   time.Time // no fetch starts before this (backoff)
-	lastErr   error
+	// Failures about this subject only; binding-wide ones are the
+	// circuit's business.
+	failures int
+	retryAt  time.Time // no fetch starts before this (backoff)
+	lastErr  error
+	failCode string
+	// floorAt holds back a fetch due to expiry or the refresh point
+	// (MinInterval); reauthAt is when Invalidate last dropped the token.
+	floorAt  time.Time
+	reauthAt time.Time
 	// changed is closed and replaced whenever the entry's state changes, so
 	// that Warm can wait for "something happened" without polling.
 	changed chan struct{}
@@ -44,9 +53,11 @@ type hotToken struct {
 // call is one fetch in flight; done is closed when tok/err are set.
 type call struct {
 	done    chan struct{}
+	ticket  ticket
+	start   time.Time
 	tok     *oauth.Token
 	err     error
-	retryAt time.Time
+	retryAt time.Time // when a waiting caller may try again after err
 }
 
 func newEntry(subject string) *entry {
@@ -54,36 +65,12 @@ func newEntry(subject string) *entry {
 }
 
 func (e *entry) usableLocked(now time.Time) bool {
-	return !e.invalid && e.tok.Valid(now)
+	return !e.invalid && e.tok.Valid(now) && (e.until.IsZero() || now.Before(e.until))
 }
 
 func (e *entry) signalLocked() {
 	close(e.changed)
 	e.changed = make(chan struct{})
-}
-
-// entry returns subject's entry, creating it if needed. PeekOrAdd makes the
-// creation atomic so two racing callers share one entry (and one fetch).
-func (c *Cache) entry(subject string) *entry {
-	if subject == "" {
-		return c.root
-	}
-	if e, ok := c.subjects.Get(subject); ok {
-		return e
-	}
-	ne := newEntry(subject)
-	if prev, found, _ := c.subjects.PeekOrAdd(subject, ne); found {
-		return prev
-	}
-	return ne
-}
-
-// peekEntry looks subject up without creating it or touching its recency.
-func (c *Cache) peekEntry(subject string) (*entry, bool) {
-	if subject == "" {
-		return c.root, true
-	}
-	return c.subjects.Peek(subject)
 }
 
 // Token returns a valid token for subject.
@@ -97,9 +84,10 @@ func (c *Cache) peekEntry(subject string) (*entry, bool) {
 //
 // Without a usable token, the caller waits for the fetch until ctx ends or,
 // with Options.WaitLimit, at most that long (then *UnavailableError with
-// Pending). A fetch is never cancelled by a caller's ctx. While the subject
-// is backing off after a failed fetch, Token returns *UnavailableError at
-// once instead of contacting the server.
+// Pending). A fetch is never cancelled by a caller's ctx. When no fetch may
+// start yet (the subject or the binding is backing off, MinInterval, the
+// rate limit), Token returns *UnavailableError at once instead of
+// contacting the server.
 func (c *Cache) Token(ctx context.Context, subject string) (*oauth.Token, error) {
 	e := c.entry(subject)
 	now := c.o.Now()
@@ -110,41 +98,80 @@ func (c *Cache) Token(ctx context.Context, subject string) (*oauth.Token, error)
 	e.mu.Lock()
 	if e.usableLocked(now) {
 		tok := e.tok
-		if e.refreshes && !now.Before(e.refreshAt) && !now.Before(e.retryAt) {
-			// After Close no refresh starts; the token is still good.
-			c.startFetchLocked(ctx, e)
+		if e.refreshes && !now.Before(e.refreshAt) {
+			// Whether or not a refresh may start (backoff, the circuit,
+			// the rate limit, MaxPending fetches in flight, or the Cache
+			// is closed), the token is still good.
+			_, _, _ = c.startFetchLocked(ctx, e, now, false)
 		}
 		e.mu.Unlock()
 		return tok, nil
 	}
-	if e.inflight == nil && now.Before(e.retryAt) {
-		err := &UnavailableError{RetryAfter: retryAfter(e.retryAt.Sub(now)), Cause: e.lastErr}
-		e.mu.Unlock()
-		return nil, err
-	}
-	cl := c.startFetchLocked(ctx, e)
+	cl, _, err := c.startFetchLocked(ctx, e, now, true)
 	e.mu.Unlock()
-	if cl == nil {
-		return nil, ErrClosed
+	if errors.Is(err, errStale) {
+		// e was evicted meanwhile; the subject's current entry decides.
+		return c.Token(ctx, subject)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return c.wait(ctx, cl)
 }
 
-// startFetchLocked returns the subject's fetch in flight, starting one if
-// there is none. It returns nil only when the Cache is closed.
-func (c *Cache) startFetchLocked(ctx context.Context, e *entry) *call {
+// startFetchLocked returns the subject's fetch in flight, or starts one if
+// the subject's backoff and MinInterval, the binding's circuit and its rate
+// limit, and MaxPending allow. Otherwise it returns *UnavailableError and the
+// exact time a fetch may start, *PendingLimitError, errStale when e was
+// evicted and replaced, or ErrClosed. waiting says a caller has no usable
+// token, which lets the circuit probe early.
+func (c *Cache) startFetchLocked(ctx context.Context, e *entry, now time.Time, waiting bool) (*call, time.Time, error) {
 	if e.inflight != nil {
-		return e.inflight
+		return e.inflight, time.Time{}, nil
 	}
-	cl := &call{done: make(chan struct{})}
+	t, next, cause := c.admitLocked(e, now, waiting)
+	if !next.IsZero() {
+		return nil, next, &UnavailableError{RetryAfter: retryAfter(next.Sub(now)), Cause: cause}
+	}
+	if e != c.root {
+		// Admitted, but no fetch starts without a pending slot. The
+		// refusal says nothing about the token endpoint, so it gives the
+		// probe and the rate-limit token back: subjects refused by
+		// MaxPending neither probe for the circuit nor use up the calls
+		// of subjects that can start.
+		if err := c.subjects.pin(e); err != nil {
+			c.circuit.release(t)
+			c.limiter.refund()
+			return nil, time.Time{}, err
+		}
+	}
+	cl := &call{done: make(chan struct{}), ticket: t, start: now}
 	prev := e.tok
 	// The goroutine needs e.mu to publish its result, so it cannot finish
 	// before e.inflight is set below.
 	if !c.goBackground(func() { c.fetch(ctx, e, cl, prev) }) {
-		return nil
+		c.circuit.release(t)
+		if e != c.root {
+			c.subjects.unpin(e)
+		}
+		return nil, time.Time{}, ErrClosed
 	}
 	e.inflight = cl
-	return cl
+	return cl, time.Time{}, nil
+}
+
+// admitLocked says whether a fetch for e may start now (zero next) or when
+// it may, and why not now.
+func (c *Cache) admitLocked(e *entry, now time.Time, waiting bool) (t ticket, next time.Time, cause error) {
+	if now.Before(e.retryAt) {
+		return ticket{}, e.retryAt, e.lastErr
+	}
+	// After an Invalidate the token is known bad: the floor, meant for
+	// tokens that expire too fast, does not apply.
+	if !e.invalid && now.Before(e.floorAt) {
+		return ticket{}, e.floorAt, errTooSoon
+	}
+	return c.circuit.acquire(now, waiting, c.o.ProbeInterval, c.limiter, c.o.Notice)
 }
 
 func (c *Cache) wait(ctx context.Context, cl *call) (*oauth.Token, error) {
@@ -192,8 +219,12 @@ func (c *Cache) fetch(parent context.Context, e *entry, cl *call, prev *oauth.To
 	cancel()
 	now := c.o.Now()
 
-	if err == nil && !tok.Valid(now) {
-		err = errUnusable
+	var until time.Time
+	if err == nil {
+		until = usableUntil(tok, now, c.o.ExpirySkew)
+		if !tok.Valid(now) || (!until.IsZero() && !now.Before(until)) {
+			err = errUnusable
+		}
 	}
 	if err == nil && tok.RefreshToken == "" && prev != nil && prev.RefreshToken != "" {
 		// RFC 6749 §6: without a new refresh token the client keeps the old
@@ -206,23 +237,14 @@ func (c *Cache) fetch(parent context.Context, e *entry, cl *call, prev *oauth.To
 
 	e.mu.Lock()
 	if err == nil {
-		e.tok, e.invalid = tok, false
-		e.failures, e.retryAt, e.lastErr = 0, time.Time{}, nil
-		e.refreshAt, e.refreshes = refreshPoint(tok, now, c.o.Before, c.o.Jitter, c.o.Rand())
-		e.hot.Store(&hotToken{tok: tok, refreshAt: e.refreshAt, refreshes: e.refreshes})
-		cl.tok = tok
-		ev.Result = ResultSuccess
-		if !tok.Expiry.IsZero() {
-			ev.TTL = tok.Expiry.Sub(now)
-		}
+		c.storeLocked(e, cl, tok, until, now, &ev)
 	} else {
-		e.failures++
-		e.retryAt = now.Add(backoff(e.failures, c.o.MinBackoff, c.o.MaxBackoff, c.o.Rand()))
-		e.lastErr = err
-		cl.err, cl.retryAt = err, e.retryAt
-		ev.Result, ev.Err = ResultError, err
+		c.failLocked(e, cl, err, now, &ev)
 	}
 	e.inflight = nil
+	if e != c.root {
+		c.subjects.unpin(e)
+	}
 	close(cl.done)
 	e.signalLocked()
 	e.mu.Unlock()
@@ -232,27 +254,100 @@ func (c *Cache) fetch(parent context.Context, e *entry, cl *call, prev *oauth.To
 	}
 }
 
-// Invalidate drops tok for subject if it is still the cached token (after an
-// upstream 401), so that the next Token call fetches. The comparison (same
-// pointer or same access token) keeps a token that another caller already
-// refreshed from being dropped by a late 401 for its predecessor. The
-// dropped token's refresh token is still passed to the next fetch as prev.
-func (c *Cache) Invalidate(subject string, tok *oauth.Token) {
-	if tok == nil {
+func (c *Cache) storeLocked(e *entry, cl *call, tok *oauth.Token, until, now time.Time, ev *Event) {
+	subjectFailures := e.failures
+	e.tok, e.until, e.invalid = tok, until, false
+	e.failures, e.retryAt, e.lastErr, e.failCode = 0, time.Time{}, nil, ""
+	e.floorAt = cl.start.Add(c.o.MinInterval)
+	// Schedule against the end of the usable window, not the expiry, so
+	// the refresh still comes ahead of the moment callers would block.
+	sched := tok
+	if !until.IsZero() {
+		cp := *tok
+		cp.Expiry = until
+		sched = &cp
+	}
+	e.refreshAt, e.refreshes = refreshPoint(sched, now, c.o.Before, c.o.Jitter, c.o.Rand())
+	e.hot.Store(&hotToken{tok: tok, refreshAt: e.refreshAt, refreshes: e.refreshes})
+	cl.tok = tok
+	ev.Result = ResultSuccess
+	if !tok.Expiry.IsZero() {
+		ev.TTL = tok.Expiry.Sub(now)
+	}
+	if n := c.circuit.success(); n > 0 {
+		ev.Scope, ev.Failures, ev.Changed = ScopeBinding, n, true
+	} else if subjectFailures > 0 {
+		ev.Scope, ev.Failures, ev.Changed = ScopeSubject, subjectFailures, true
+	}
+	if e.refreshes && until.Sub(now) < c.o.MinInterval && c.o.Notice != nil && c.shortNoticed.CompareAndSwap(false, true) {
+		c.o.Notice(Notice{Kind: NoticeShortLifetime, Lifetime: until.Sub(now)})
+	}
+}
+
+func (c *Cache) failLocked(e *entry, cl *call, err error, now time.Time, ev *Event) {
+	ev.Result, ev.Err = ResultError, err
+	cl.err = err
+	if c.base.Err() != nil {
+		// Cancelled by Close: says nothing about the server.
+		c.circuit.release(cl.ticket)
 		return
+	}
+	if bindingWide(err) {
+		cev, retry := c.circuit.failure(now, cl.ticket, err, c.backoffFor, c.o.ProbeInterval)
+		ev.Scope, ev.Failures, ev.NextRetry, ev.Changed = cev.Scope, cev.Failures, cev.NextRetry, cev.Changed
+		cl.retryAt = retry
+		return
+	}
+	// The endpoint answered properly, so the binding's circuit learns
+	// nothing; only this subject backs off.
+	c.circuit.release(cl.ticket)
+	code, _ := FailureCode(err)
+	e.failures++
+	e.retryAt = now.Add(max(c.backoffFor(e.failures), serverRetryAfter(err)))
+	ev.Scope, ev.Failures, ev.NextRetry = ScopeSubject, e.failures, e.retryAt
+	ev.Changed = e.failures == 1 || code != e.failCode
+	e.lastErr, e.failCode = err, code
+	cl.retryAt = e.retryAt
+}
+
+func (c *Cache) backoffFor(failures int) time.Duration {
+	return backoff(failures, c.o.MinBackoff, c.o.MaxBackoff, c.o.Rand())
+}
+
+// Invalidate drops tok for subject after an upstream 401, so that the next
+// Token call fetches, and reports whether replaying the request is worth
+// it: true when tok was dropped now or had already been replaced or
+// dropped; false when tok is kept, because this subject's token was already
+// dropped within ReauthInterval: an upstream that keeps answering 401 is
+// then refusing the request, not the token, and gets no more token calls.
+// The comparison (same pointer or same access token) keeps a token that
+// another caller already refreshed from being dropped by a late 401 for its
+// predecessor. The dropped token's refresh token is still passed to the
+// next fetch as prev.
+func (c *Cache) Invalidate(subject string, tok *oauth.Token) bool {
+	if tok == nil {
+		return false
 	}
 	e, ok := c.peekEntry(subject)
 	if !ok {
-		return
+		return false
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.tok == nil || e.invalid || (e.tok != tok && e.tok.AccessToken != tok.AccessToken) {
-		return
+	switch {
+	case e.tok == nil:
+		return false
+	case e.tok != tok && e.tok.AccessToken != tok.AccessToken, e.invalid:
+		return true
 	}
-	e.invalid = true
+	now := c.o.Now()
+	if !e.reauthAt.IsZero() && now.Before(e.reauthAt.Add(c.o.ReauthInterval)) {
+		return false
+	}
+	e.invalid, e.reauthAt = true, now
 	e.hot.Store(nil)
 	e.signalLocked()
+	return true
 }
 
 // Ready reports whether a usable token for subject is cached now. It does

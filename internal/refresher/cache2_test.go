@@ -74,7 +74,7 @@ func TestInvalidate(t *testing.T) {
 func TestInvalidateUnknownSubject(t *testing.T) {
 	h := newHarness(t, Options{})
 	h.c.Invalidate("nobody", tokenFor("x", t0, time.Hour)) // must not create or panic
-	if _, ok := h.c.subjects.Peek("nobody"); ok {
+	if _, ok := h.c.peekEntry("nobody"); ok {
 		t.Fatal("Invalidate created an entry")
 	}
 	if h.c.Ready("nobody") {
@@ -155,7 +155,7 @@ func TestLRUBound(t *testing.T) {
 		s := fmt.Sprintf("user-%d", i)
 		h.seed(t, s, tokenFor(s, t0, time.Hour))
 	}
-	if n := h.c.subjects.Len(); n != 2 {
+	if n, _ := h.c.subjects.counts(); n != 2 {
 		t.Fatalf("per-subject entries = %d, want MaxSubjects=2", n)
 	}
 	tests := []struct {
@@ -232,8 +232,7 @@ func TestClose(t *testing.T) {
 // TestConcurrentMix gives the race detector concurrent hits, misses,
 // refreshes, invalidations and evictions to look at.
 func TestConcurrentMix(t *testing.T) {
-	var clock fakeClock
-	clock.Set(t0)
+	clock := newClock()
 	var mu sync.Mutex
 	n := 0
 	c, err := New(Options{

@@ -227,16 +227,29 @@ func TestOutage(t *testing.T) {
 		h.fetch.noMore(t, fetches)
 	}
 
-	// Expired and still backing off: fail fast, no fetch.
+	// Expired: a caller now waits without a token, so one probe may go
+	// ProbeInterval (2s) after the last failure at t0+191s, although the
+	// backoff runs to t0+201s (issue 8 item 6). It fails, and the caller is
+	// told to come back when the next probe may go.
+	h.clock.Set(t0.Add(200 * time.Second))
+	ch := h.tokenAsync(context.Background(), "")
+	h.fetch.next(t).answer(nil, errDown)
+	fetches++
+	h.event(t)
+	r := recv(t, ch)
+	var ue *UnavailableError
+	if !errors.As(r.err, &ue) || ue.RetryAfter != 2*time.Second || !errors.Is(r.err, errDown) {
+		t.Fatalf("failed probe: err = %v, want UnavailableError{RetryAfter: 2s}", r.err)
+	}
+	// Until the next probe: fail fast, no fetch.
 	for _, tc := range []struct {
 		at, want time.Duration
 	}{
-		{200 * time.Second, time.Second},
-		{200*time.Second + 300*time.Millisecond, time.Second},
+		{200*time.Second + 300*time.Millisecond, 2 * time.Second},
+		{202*time.Second - time.Millisecond, time.Second},
 	} {
 		h.clock.Set(t0.Add(tc.at))
 		_, err := h.c.Token(context.Background(), "")
-		var ue *UnavailableError
 		if !errors.As(err, &ue) || ue.Pending || ue.RetryAfter != tc.want || !errors.Is(err, errDown) {
 			t.Fatalf("at t0+%s: err = %v, want UnavailableError{RetryAfter: %s} wrapping the fetch error", tc.at, err, tc.want)
 		}
@@ -246,19 +259,8 @@ func TestOutage(t *testing.T) {
 	}
 	h.fetch.noMore(t, fetches)
 
-	// At the deadline a caller triggers one attempt; it fails and so does the caller.
-	h.clock.Set(t0.Add(201 * time.Second))
-	ch := h.tokenAsync(context.Background(), "")
-	h.fetch.next(t).answer(nil, errDown)
-	h.event(t)
-	r := recv(t, ch)
-	var ue *UnavailableError
-	if !errors.As(r.err, &ue) || ue.RetryAfter != 10*time.Second || !errors.Is(r.err, errDown) {
-		t.Fatalf("failed fetch: err = %v, want UnavailableError{RetryAfter: 10s}", r.err)
-	}
-
-	// Recovery: the server is back at the next deadline.
-	h.clock.Set(t0.Add(211 * time.Second))
+	// Recovery: the server is back for the next probe.
+	h.clock.Set(t0.Add(202 * time.Second))
 	ch = h.tokenAsync(context.Background(), "")
 	back := tokenFor("back", h.clock.Now(), 200*time.Second)
 	req := h.fetch.next(t)
@@ -274,7 +276,7 @@ func TestOutage(t *testing.T) {
 		t.Errorf("backoff not reset by success: next attempt at %s", got)
 	}
 	// The next failure starts from MinBackoff again.
-	h.clock.Set(t0.Add(211*time.Second + 156*time.Second))
+	h.clock.Set(t0.Add(202*time.Second + 156*time.Second))
 	_, _ = h.c.Token(context.Background(), "")
 	h.fetch.next(t).answer(nil, errDown)
 	h.event(t)

@@ -2,12 +2,12 @@ package refresher
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/oauth-injector/oauth-injector/internal/oauth"
+	"github.com/oauth-injector/oauth-injector/internal/testutil"
 )
 
 // guard bounds every channel wait in the tests. It is a deadlock detector,
@@ -16,24 +16,7 @@ const guard = 10 * time.Second
 
 var t0 = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{now: t0} }
-
-func (f *fakeClock) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
-
-func (f *fakeClock) Set(t time.Time) {
-	f.mu.Lock()
-	f.now = t
-	f.mu.Unlock()
-}
+func newClock() *testutil.Clock { return testutil.NewClock(t0) }
 
 // fetchReq is one call of the scripted fetcher; the test answers it.
 type fetchReq struct {
@@ -127,7 +110,7 @@ func (f *fakeTimers) next(t *testing.T) fakeTimer {
 // harness bundles a Cache with its seams.
 type harness struct {
 	c      *Cache
-	clock  *fakeClock
+	clock  *testutil.Clock
 	fetch  *scripted
 	timers *fakeTimers
 	events chan Event
@@ -212,11 +195,16 @@ func inflight(c *Cache, subject string) bool {
 	return e.inflight != nil
 }
 
+// retryAt is when the next background fetch for subject may start: the
+// later of its own backoff and the binding's.
 func retryAt(c *Cache, subject string) time.Time {
 	e, _ := c.peekEntry(subject)
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.retryAt
+	own := e.retryAt
+	e.mu.Unlock()
+	c.circuit.mu.Lock()
+	defer c.circuit.mu.Unlock()
+	return latest(own, c.circuit.retryAt)
 }
 
 func tokenFor(name string, issued time.Time, lifetime time.Duration) *oauth.Token {

@@ -3,10 +3,19 @@
 // per subject at a time, backs off exponentially while the authorization
 // server fails, and keeps serving a still-valid token through such failures.
 //
+// It also protects the token endpoint: a token stops being handed out a skew
+// before it expires, fetches per subject have a floor interval and fetches
+// per binding a rate limit, failures that any subject would hit open one
+// binding-wide circuit (with a half-open probe for waiting callers), the
+// server's Retry-After is a lower bound, and an upstream 401 drops a token
+// at most once per ReauthInterval.
+//
 // Subjects are the client-level token ("") plus per-user keys (a CIBA
 // login_hint or a token-exchange subject). Per-user entries live in an LRU so
 // that a stream of distinct users cannot grow memory without bound; the
-// client-level entry is held outside the LRU and is never evicted.
+// client-level entry is held outside the LRU and is never evicted. A per-user
+// entry whose fetch is in flight (a pending CIBA authorization) leaves the LRU
+// for a separate table, bounded by Options.MaxPending, until the fetch ends.
 package refresher
 
 import (
@@ -15,9 +24,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/oauth-injector/oauth-injector/internal/oauth"
 )
@@ -39,6 +47,22 @@ const (
 	DefaultMaxBackoff   = time.Minute
 	DefaultFetchTimeout = 30 * time.Second
 	DefaultMaxSubjects  = 1024
+	// DefaultMinInterval lets a token with a tiny lifetime cost at most one
+	// fetch a second per subject.
+	DefaultMinInterval = time.Second
+	// DefaultRateLimit bounds fetch starts per binding; bursts may reach
+	// twice it.
+	DefaultRateLimit = 10
+	// DefaultProbeInterval keeps recovery within about two seconds of the
+	// server's while callers wait, whatever the backoff has grown to.
+	DefaultProbeInterval = 2 * time.Second
+	// DefaultReauthInterval: an upstream that answers 401 to every request
+	// costs one token call per subject per 30 s, not one per request.
+	DefaultReauthInterval = 30 * time.Second
+	// MaxServerRetryAfter caps how long a token endpoint's Retry-After can
+	// stop all fetching: longer values are more likely a misconfigured
+	// gateway than a real maintenance window.
+	MaxServerRetryAfter = 5 * time.Minute
 )
 
 // Options configures a Cache. Only Fetch is required.
@@ -53,17 +77,51 @@ type Options struct {
 	// many sidecars started together do not refresh in lockstep. 0 means
 	// DefaultJitter; use a Rand that returns 0 to disable it.
 	Jitter float64
+	// ExpirySkew: a token is not handed out once it is within this long of
+	// its expiry (capped at half its lifetime, so a short-lived token is
+	// still usable), so that it never reaches the resource server expired
+	// through clock differences or request latency. 0: none.
+	ExpirySkew time.Duration
+	// MinInterval is the least time between the starts of two fetches for
+	// one subject that are due to expiry or the refresh point, so that a
+	// token with a tiny lifetime cannot make a loop. A fetch after an
+	// Invalidate is not held back by it. 0 means DefaultMinInterval.
+	MinInterval time.Duration
+	// RateLimit bounds fetch starts per second across all subjects, with
+	// bursts of up to twice as many. A caller without a usable token that
+	// it refuses gets *UnavailableError at once. 0 means DefaultRateLimit.
+	RateLimit float64
 	// MinBackoff and MaxBackoff bound the delay after a failed fetch. The
 	// delay is exponential with full jitter, capped at MaxBackoff and never
 	// below MinBackoff so that a down server is not hit at request rate.
+	// Failures that any subject would hit (see Event.Scope) back off for
+	// the whole Cache; others back off for their subject only. A server's
+	// Retry-After (up to MaxServerRetryAfter) is a lower bound for both.
 	MinBackoff time.Duration
 	MaxBackoff time.Duration
+	// ProbeInterval: while the binding-wide backoff runs, a caller without
+	// a usable token may start one probe fetch this long after the last
+	// failure, even when the backoff is longer, so that recovery follows
+	// the server while requests wait. Never before the server's
+	// Retry-After; one probe at a time. 0 means DefaultProbeInterval.
+	ProbeInterval time.Duration
+	// ReauthInterval: once Invalidate (an upstream 401) dropped a
+	// subject's token, it refuses to drop that subject's token again for
+	// this long. 0 means DefaultReauthInterval.
+	ReauthInterval time.Duration
 	// FetchTimeout bounds each fetch. CIBA callers pass one that covers the
 	// whole polling period.
 	FetchTimeout time.Duration
 	// MaxSubjects bounds the per-subject entries (LRU). The "" entry does not
 	// count and is never evicted.
 	MaxSubjects int
+	// MaxPending bounds the per-subject fetches in flight (0: unbounded).
+	// For CIBA each one is an authorization waiting for a subscriber, with
+	// a goroutine polling for it. A caller that would start one more gets
+	// *PendingLimitError; callers for a subject already pending join its
+	// fetch. The "" entry does not count. Keep it <= MaxSubjects, so that
+	// every finished fetch's token finds a place in the LRU.
+	MaxPending int
 	// WaitLimit is how long a caller without a usable token waits for the
 	// fetch. 0 waits until the caller's context ends. >0 (CIBA maxWait)
 	// returns *UnavailableError{Pending: true} after that long while the fetch
@@ -76,6 +134,9 @@ type Options struct {
 	Rand func() float64
 	// Observe, if set, is called after every fetch, outside any lock.
 	Observe func(Event)
+	// Notice, if set, reports a condition worth one log line (see Notice).
+	// It is called with locks held and must not call back into the Cache.
+	Notice func(Notice)
 }
 
 // Event reports one finished fetch, for metrics.
@@ -90,12 +151,51 @@ type Event struct {
 	// the fetch failed.
 	TTL time.Duration
 	Err error
+
+	// Scope is the failure state the fetch reports on: ScopeBinding for
+	// failures any subject would hit (the endpoint is down or rate limits,
+	// the client is rejected, the answer is unusable), which drive the
+	// binding-wide backoff; ScopeSubject for failures about one subject
+	// (invalid_grant, access_denied, ...). On a success it names the state
+	// that recovered, if any.
+	Scope string
+	// Failures counts consecutive failures in Scope, this one included; on
+	// a recovery, the failures that preceded it.
+	Failures int
+	// NextRetry is, after a failure, when the next fetch in Scope may
+	// start without a waiting caller (backoff, at least the Retry-After).
+	NextRetry time.Time
+	// Changed marks a change of state worth one log line: the first
+	// failure, an error code different from the previous failure's, or the
+	// first success after failures.
+	Changed bool
 }
 
-// Event results.
+// Event results and scopes.
 const (
 	ResultSuccess = "success"
 	ResultError   = "error"
+	ScopeBinding  = "binding"
+	ScopeSubject  = "subject"
+)
+
+// Notice is a protective limit taking effect, reported once per occurrence
+// rather than once per request.
+type Notice struct {
+	Kind string
+	// Lifetime is the usable lifetime of the token (NoticeShortLifetime).
+	Lifetime time.Duration
+}
+
+// Notice kinds.
+const (
+	// NoticeShortLifetime: a token's usable lifetime is below MinInterval,
+	// so callers will get *UnavailableError between fetches. Reported once
+	// per Cache.
+	NoticeShortLifetime = "short_lifetime"
+	// NoticeRateLimited: RateLimit refused a fetch. Reported again only
+	// after the limiter has fully recovered.
+	NoticeRateLimited = "rate_limited"
 )
 
 // ErrClosed is returned by Token after Close when a fetch would be needed.
@@ -104,7 +204,14 @@ var ErrClosed = errors.New("refresher: cache is closed")
 // errUnusable reports a fetch that "succeeded" without a token that can be
 // sent; it is treated as a failure so that it backs off instead of being
 // fetched again on every request.
-var errUnusable = errors.New("fetch returned no usable token (empty access token or already expired)")
+var errUnusable = errors.New("fetch returned no usable token (empty access token, or expired on arrival: check expires_in, the JWT exp and the clocks)")
+
+// errRateLimited and errTooSoon explain an UnavailableError that no failed
+// fetch caused.
+var (
+	errRateLimited = errors.New("token-call rate limit of the binding reached")
+	errTooSoon     = errors.New("the token's lifetime is shorter than the minimum refresh interval")
+)
 
 // UnavailableError means no usable token can be returned right now: the
 // fetch failed, the subject is backing off, or (Pending) the fetch is still
@@ -150,7 +257,12 @@ type Cache struct {
 	o Options
 
 	root     *entry
-	subjects *lru.Cache[string, *entry]
+	subjects *subjectTable
+	// circuit and limiter are binding-wide: one Cache serves one binding.
+	circuit *circuit
+	limiter *limiter
+	// shortNoticed makes NoticeShortLifetime a one-off.
+	shortNoticed atomic.Bool
 
 	// after is the timer seam for WaitLimit and Warm; tests replace it.
 	after func(d time.Duration) (<-chan time.Time, func() bool)
@@ -171,65 +283,73 @@ func New(o Options) (*Cache, error) {
 	if o.Fetch == nil {
 		return nil, errors.New("refresher: Options.Fetch is required")
 	}
-	if o.Before < 0 {
-		return nil, fmt.Errorf("refresher: Options.Before must not be negative, got %s", o.Before)
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"Before", o.Before}, {"ExpirySkew", o.ExpirySkew}, {"MinInterval", o.MinInterval},
+		{"MinBackoff", o.MinBackoff}, {"MaxBackoff", o.MaxBackoff}, {"ProbeInterval", o.ProbeInterval},
+		{"FetchTimeout", o.FetchTimeout}, {"WaitLimit", o.WaitLimit}, {"ReauthInterval", o.ReauthInterval},
+	} {
+		if d.v < 0 {
+			return nil, fmt.Errorf("refresher: Options.%s must not be negative, got %s", d.name, d.v)
+		}
 	}
 	if o.Jitter < 0 || o.Jitter > 1 {
 		return nil, fmt.Errorf("refresher: Options.Jitter must be within [0,1], got %g", o.Jitter)
 	}
-	if o.MinBackoff < 0 {
-		return nil, fmt.Errorf("refresher: Options.MinBackoff must not be negative, got %s", o.MinBackoff)
-	}
-	if o.MaxBackoff < 0 {
-		return nil, fmt.Errorf("refresher: Options.MaxBackoff must not be negative, got %s", o.MaxBackoff)
-	}
-	if o.FetchTimeout < 0 {
-		return nil, fmt.Errorf("refresher: Options.FetchTimeout must not be negative, got %s", o.FetchTimeout)
-	}
 	if o.MaxSubjects < 0 {
 		return nil, fmt.Errorf("refresher: Options.MaxSubjects must not be negative, got %d", o.MaxSubjects)
 	}
-	if o.WaitLimit < 0 {
-		return nil, fmt.Errorf("refresher: Options.WaitLimit must not be negative, got %s", o.WaitLimit)
+	if o.MaxPending < 0 {
+		return nil, fmt.Errorf("refresher: Options.MaxPending must not be negative, got %d", o.MaxPending)
 	}
-	if o.Jitter == 0 {
-		o.Jitter = DefaultJitter
+	if o.RateLimit < 0 || o.RateLimit != o.RateLimit {
+		return nil, fmt.Errorf("refresher: Options.RateLimit must be a positive number of calls per second, got %g", o.RateLimit)
 	}
-	if o.MinBackoff == 0 {
-		o.MinBackoff = DefaultMinBackoff
-	}
-	if o.MaxBackoff == 0 {
-		o.MaxBackoff = DefaultMaxBackoff
-	}
+	orDefault(&o.Jitter, DefaultJitter)
+	orDefault(&o.MinBackoff, DefaultMinBackoff)
+	orDefault(&o.MaxBackoff, DefaultMaxBackoff)
 	if o.MaxBackoff < o.MinBackoff {
 		return nil, fmt.Errorf("refresher: Options.MaxBackoff (%s) must not be below Options.MinBackoff (%s)", o.MaxBackoff, o.MinBackoff)
 	}
-	if o.FetchTimeout == 0 {
-		o.FetchTimeout = DefaultFetchTimeout
-	}
-	if o.MaxSubjects == 0 {
-		o.MaxSubjects = DefaultMaxSubjects
-	}
+	orDefault(&o.FetchTimeout, DefaultFetchTimeout)
+	orDefault(&o.MaxSubjects, DefaultMaxSubjects)
+	orDefault(&o.MinInterval, DefaultMinInterval)
+	orDefault(&o.RateLimit, DefaultRateLimit)
+	orDefault(&o.ProbeInterval, DefaultProbeInterval)
+	orDefault(&o.ReauthInterval, DefaultReauthInterval)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	if o.Rand == nil {
 		o.Rand = rand.Float64
 	}
-	subjects, err := lru.New[string, *entry](o.MaxSubjects)
+	subjects, err := newSubjectTable(o.MaxSubjects, o.MaxPending)
 	if err != nil {
-		return nil, fmt.Errorf("refresher: creating the subject LRU: %w", err)
+		return nil, err
 	}
 	base, cancel := context.WithCancel(context.Background())
 	return &Cache{
 		o:          o,
 		root:       newEntry(""),
 		subjects:   subjects,
+		circuit:    &circuit{},
+		limiter:    newLimiter(o.RateLimit, 2*o.RateLimit),
 		after:      realAfter,
 		done:       make(chan struct{}),
 		base:       base,
 		cancelBase: cancel,
 	}, nil
+}
+
+// orDefault replaces the zero value: every Options field documents 0 as
+// "the default".
+func orDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
 }
 
 func realAfter(d time.Duration) (<-chan time.Time, func() bool) {

@@ -32,6 +32,24 @@ func refreshPoint(tok *oauth.Token, received time.Time, before time.Duration, ji
 	return tok.Expiry.Add(-lead), true
 }
 
+// usableUntil is when tok stops being handed out: skew before its expiry,
+// with the skew capped at half the lifetime so that a token shorter-lived
+// than the skew is still used for its first half. Zero: no expiry.
+func usableUntil(tok *oauth.Token, received time.Time, skew time.Duration) time.Time {
+	if tok == nil || tok.Expiry.IsZero() {
+		return time.Time{}
+	}
+	issued := tok.IssuedAt
+	if issued.IsZero() || issued.After(tok.Expiry) {
+		issued = received
+	}
+	lifetime := tok.Expiry.Sub(issued)
+	if lifetime <= 0 {
+		return tok.Expiry
+	}
+	return tok.Expiry.Add(-min(skew, lifetime/2))
+}
+
 // backoff is the delay after the n-th consecutive failure (n >= 1): full
 // jitter over min(maxB, minB·2^(n-1)), floored at minB.
 func backoff(n int, minB, maxB time.Duration, r float64) time.Duration {

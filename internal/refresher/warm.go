@@ -2,8 +2,12 @@ package refresher
 
 import (
 	"context"
+	"errors"
 	"time"
 )
+
+// closedChan is always ready: a warm loop given it passes again at once.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // Warm fetches subject's token in the background and keeps refreshing it
 // ahead of expiry, and again after an Invalidate, until ctx ends or the Cache
@@ -39,25 +43,32 @@ func (c *Cache) warmLoop(ctx context.Context, subject string) {
 
 // warmStep starts a fetch if one is due and says what to wait for next: the
 // entry's change signal (a fetch finishing, an Invalidate) and, if wake > 0,
-// a timer for the backoff deadline or the refresh point.
+// a timer for the refresh point or for when a refused fetch may start.
+// The loop is no waiting caller: it keeps to the backoff, never probes early.
 func (c *Cache) warmStep(ctx context.Context, subject string) (changed <-chan struct{}, wake time.Duration) {
 	// Re-resolved on every pass: a per-user entry may have been evicted.
 	e := c.entry(subject)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := c.o.Now()
-	usable := e.usableLocked(now)
-	due := !usable || (e.refreshes && !now.Before(e.refreshAt))
-	if due && e.inflight == nil && !now.Before(e.retryAt) {
-		c.startFetchLocked(ctx, e)
-	}
-	switch {
-	case e.inflight != nil:
-		// Its completion signals changed.
-	case now.Before(e.retryAt):
-		wake = e.retryAt.Sub(now)
-	case usable && e.refreshes:
+	switch usable := e.usableLocked(now); {
+	case usable && !e.refreshes:
+		// Nothing to do until an Invalidate.
+	case usable && now.Before(e.refreshAt):
 		wake = e.refreshAt.Sub(now)
+	default:
+		// In flight or started, its completion signals changed; refused,
+		// the loop wakes when a fetch may start.
+		_, next, err := c.startFetchLocked(ctx, e, now, false)
+		var limit *PendingLimitError
+		switch {
+		case errors.Is(err, errStale):
+			return closedChan, 0 // look the subject up again at once
+		case errors.As(err, &limit):
+			wake = limit.RetryAfter
+		case !next.IsZero():
+			wake = next.Sub(now)
+		}
 	}
 	return e.changed, wake
 }

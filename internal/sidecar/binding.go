@@ -59,6 +59,18 @@ type binding struct {
 	// clientLevel is true when one token serves every request, so the
 	// startup probe can wait for it.
 	clientLevel bool
+
+	guard  *requestGuard
+	bodies *bodyBuffer
+}
+
+// bindingEnv is what every binding of one Server shares.
+type bindingEnv struct {
+	log     *zap.Logger
+	metrics *Metrics
+	now     func() time.Time
+	after   afterFunc
+	bodies  *bodyBuffer
 }
 
 type rotatedRT struct {
@@ -66,8 +78,9 @@ type rotatedRT struct {
 	token   string
 }
 
-func newBinding(cfg *config.Binding, log *zap.Logger, m *Metrics, now func() time.Time) (*binding, error) {
-	b := &binding{cfg: cfg, log: log.With(zap.String("binding", cfg.Name)), files: newFileStore(), metrics: m.forBinding(cfg.Name), now: now}
+func newBinding(cfg *config.Binding, env bindingEnv) (*binding, error) {
+	b := &binding{cfg: cfg, log: env.log.With(zap.String("binding", cfg.Name)), files: newFileStore(),
+		metrics: env.metrics.forBinding(cfg.Name), now: env.now, bodies: env.bodies}
 	if cfg.SharedCache != nil {
 		// The store exists (internal/sharedcache) but the refresher does
 		// not use it yet; a config that asks for it must not be ignored
@@ -90,9 +103,11 @@ func newBinding(cfg *config.Binding, log *zap.Logger, m *Metrics, now func() tim
 	if err := b.loadOAuth1(); err != nil {
 		return nil, err
 	}
-	if b.base, err = b.newTransport(cfg.Upstream.CAFile, "upstream.caFile"); err != nil {
+	tr, err := b.newTransport(cfg.Upstream.CAFile, "upstream.caFile")
+	if err != nil {
 		return nil, err
 	}
+	b.base = &headerTimeout{next: tr, d: cfg.Upstream.ResponseHeaderTimeout.Duration, after: env.after}
 	if p := cfg.PoP; p != nil {
 		switch p.Type {
 		case config.PoPTAAP:
@@ -103,6 +118,7 @@ func newBinding(cfg *config.Binding, log *zap.Logger, m *Metrics, now func() tim
 			if b.taap, err = pop.NewBuilder(rk, p.Sign, p.Lifetime.Duration); err != nil {
 				return nil, fmt.Errorf("pop: %w", err)
 			}
+			b.taap.Now = b.now // one clock for token expiry and PoP iat/exp
 		case config.PoPDPoP:
 			if b.dpop, err = signing.NewDPoPProver(); err != nil {
 				return nil, fmt.Errorf("pop: %w", err)
@@ -112,9 +128,14 @@ func newBinding(cfg *config.Binding, log *zap.Logger, m *Metrics, now func() tim
 	if err := b.newTokenSource(); err != nil {
 		return nil, err
 	}
+	b.guard = newRequestGuard(cfg, b.subjectHeader)
+	if cfg.AllowInsecureHTTP {
+		b.log.Warn("allowInsecureHTTP is set: credentials to these hosts travel in cleartext", zap.Strings("http_hosts", cleartextHosts(cfg)))
+	}
 	b.proxy = &httputil.ReverseProxy{
-		Rewrite:   b.rewrite,
-		Transport: roundTripFunc(b.roundTrip),
+		Rewrite:        b.rewrite,
+		ModifyResponse: scrubResponse,
+		Transport:      roundTripFunc(b.roundTrip),
 		// 0 = flush when the copy buffer fills. ReverseProxy still flushes
 		// every write of a response with no Content-Length (chunked exports,
 		// server-sent events), so streaming keeps working without paying a
@@ -319,3 +340,22 @@ func (b *bufferPool) Put(x []byte) { b.p.Put(&x) }
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// cleartextHosts lists the non-loopback http:// hosts the binding sends
+// credentials to, for the allowInsecureHTTP warning.
+func cleartextHosts(cfg *config.Binding) []string {
+	urls := []string{cfg.Upstream.URL}
+	if te := cfg.TokenEndpoint; te != nil {
+		urls = append(urls, te.URL)
+	}
+	if c := cfg.Grant.CIBA; c != nil {
+		urls = append(urls, c.AuthorizeURL)
+	}
+	var hosts []string
+	for _, raw := range urls {
+		if u, err := url.Parse(raw); err == nil && u.Scheme == "http" && !config.IsLoopbackHost(u.Hostname()) {
+			hosts = append(hosts, u.Host)
+		}
+	}
+	return hosts
+}

@@ -33,21 +33,16 @@ func newProxyError(status int, code, detail string) *proxyError {
 }
 
 // classify maps any pipeline error onto the status, code and retry hint the
-// app sees. CIBA outcomes get their own codes because the app must react to
-// them differently: a denial is final, a pending authorization is not.
+// app sees. Token fetch outcomes that retrying cannot fix (a denial, an
+// unknown subscriber, refused credentials) get 4xx codes of their own, apart
+// from the 503 of a failure that may pass; see classifyTokenError.
 func classify(err error) *proxyError {
 	var pe *proxyError
 	if errors.As(err, &pe) {
 		return pe
 	}
-	var oe *oauth.Error
-	if errors.As(err, &oe) {
-		switch oe.Code {
-		case "access_denied":
-			return newProxyError(http.StatusForbidden, "access_denied", oe.Error())
-		case "expired_token":
-			return newProxyError(http.StatusGatewayTimeout, "authorization_expired", oe.Error())
-		}
+	if pe := classifyTokenError(err); pe != nil {
+		return pe
 	}
 	var ue *refresher.UnavailableError
 	if errors.As(err, &ue) {

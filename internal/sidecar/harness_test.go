@@ -7,9 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/oauth-injector/oauth-injector/internal/config"
@@ -39,6 +42,13 @@ type running struct {
 
 func startSidecar(t *testing.T, cfg *config.Config, opts ...Option) *running {
 	t.Helper()
+	return startSidecarLogged(t, cfg, zaptest.NewLogger(t), opts...)
+}
+
+// startSidecarLogged is startSidecar with the caller's logger, for tests
+// that check what is logged.
+func startSidecarLogged(t *testing.T, cfg *config.Config, log *zap.Logger, opts ...Option) *running {
+	t.Helper()
 	cfg.Version = config.Version
 	cfg.Admin.Listen = "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
 	for i := range cfg.Bindings {
@@ -50,7 +60,7 @@ func startSidecar(t *testing.T, cfg *config.Config, opts ...Option) *running {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config invalid: %v", err)
 	}
-	srv, err := New(cfg, zaptest.NewLogger(t), opts...)
+	srv, err := New(cfg, log, opts...)
 	if err != nil {
 		t.Fatalf("sidecar.New: %v", err)
 	}
@@ -66,6 +76,21 @@ func startSidecar(t *testing.T, cfg *config.Config, opts ...Option) *running {
 		}
 	})
 	return r
+}
+
+// newUnstarted builds a Server from a test config without running it, for
+// checks that New alone decides.
+func newUnstarted(t *testing.T, cfg *config.Config, log *zap.Logger, opts ...Option) (*Server, error) {
+	t.Helper()
+	cfg.Version = config.Version
+	for i := range cfg.Bindings {
+		cfg.Bindings[i].ListenPort = 15001 + i
+	}
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("test config invalid: %v", err)
+	}
+	return New(cfg, log, opts...)
 }
 
 // tokenServer is a minimal RFC 6749 token endpoint whose answers a test
@@ -115,4 +140,63 @@ func get(t *testing.T, url string, hdr map[string]string) (*http.Response, strin
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	testutil.Eventually(t, what, cond)
+}
+
+// manualTimers is the afterFunc seam for tests: every deadline the sidecar
+// starts is handed to the test, and fires only when the test says so.
+type manualTimers struct{ started chan *manualTimer }
+
+type manualTimer struct {
+	d              time.Duration
+	f              func()
+	mu             sync.Mutex
+	stopped, fired bool
+}
+
+func newManualTimers() *manualTimers { return &manualTimers{started: make(chan *manualTimer, 64)} }
+
+func (m *manualTimers) after(d time.Duration, f func()) func() bool {
+	t := &manualTimer{d: d, f: f}
+	m.started <- t
+	return t.stop
+}
+
+func (t *manualTimer) stop() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.fired || t.stopped {
+		return false
+	}
+	t.stopped = true
+	return true
+}
+
+// fire runs the timer's function unless it was stopped, as an expiring
+// time.Timer would.
+func (t *manualTimer) fire() {
+	t.mu.Lock()
+	if t.fired || t.stopped {
+		t.mu.Unlock()
+		return
+	}
+	t.fired = true
+	t.mu.Unlock()
+	t.f()
+}
+
+// next returns the next deadline of length d the sidecar started, skipping
+// others. The wait is a liveness guard, not a timing assertion.
+func (m *manualTimers) next(t *testing.T, d time.Duration) *manualTimer {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case tm := <-m.started:
+			if tm.d == d {
+				return tm
+			}
+		case <-deadline:
+			t.Fatalf("the sidecar started no %s deadline", d)
+		}
+	}
 }

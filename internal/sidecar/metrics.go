@@ -100,6 +100,16 @@ func (bm *bindingMetrics) request(code int, d time.Duration) {
 	bm.latency.Observe(d.Seconds())
 }
 
+// pendingAuthorizations exports a CIBA binding's pending table size, so an
+// operator can see grant.ciba.maxPending being approached.
+func (bm *bindingMetrics) pendingAuthorizations(n func() int) {
+	bm.m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "oauth_injector_ciba_pending_authorizations",
+		Help:        "CIBA authorizations waiting for the subscriber (bounded by grant.ciba.maxPending).",
+		ConstLabels: prometheus.Labels{"binding": bm.name},
+	}, func() float64 { return float64(n()) }))
+}
+
 func (bm *bindingMetrics) reload(result string) {
 	bm.m.reloads.WithLabelValues(bm.name, result).Inc()
 }

@@ -24,23 +24,23 @@ import (
 // reqState travels from the handler to the round tripper in the context.
 type reqState struct {
 	subject string
-	// body is the buffered request body when a signature covers it; nil
-	// means the body streams through untouched.
+	// body is the buffered request body when the sidecar signs or rewrites
+	// it; nil means the body streams through untouched.
 	body     []byte
 	buffered bool
 }
 
 type stateKey struct{}
 
-// credentialHeaders are dropped from app requests: the app must not be able
-// to smuggle its own credentials past the sidecar, nor replay a PoP.
-var credentialHeaders = []string{"Authorization", "X-Authorization", "X-Auth-Originator", "DPoP", "Proxy-Authorization"}
-
 func (b *binding) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w}
 	defer func() { b.metrics.request(rec.code(), time.Since(start)) }()
 
+	if err := b.guard.admit(rec, r); err != nil {
+		writeError(rec, b.cfg.Name, err)
+		return
+	}
 	st := &reqState{}
 	if b.subjectHeader != "" {
 		st.subject = strings.TrimSpace(r.Header.Get(b.subjectHeader))
@@ -50,11 +50,13 @@ func (b *binding) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if b.needsBody(r) {
-		body, err := readLimited(r.Body, b.maxBody())
+		body, release, err := b.bodies.read(rec, r, b.maxBody())
 		if err != nil {
 			writeError(rec, b.cfg.Name, classify(err))
 			return
 		}
+		defer release()
+		body = scrubForm(r, body)
 		st.body, st.buffered = body, true
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
@@ -67,9 +69,13 @@ func (b *binding) serveHTTP(w http.ResponseWriter, r *http.Request) {
 func (b *binding) checkSubject(s string) *proxyError {
 	if g := b.cfg.Grant.CIBA; g != nil {
 		if s == "" {
-			return newProxyError(http.StatusBadRequest, "missing_login_hint", fmt.Sprintf("header %s is required: it names the subscriber (tel:+<E.164> or ipport:<ip>[:port])", g.LoginHintHeader))
+			form := "tel:+<E.164> or ipport:<ip>[:port]"
+			if g.LoginHintFormat == config.LoginHintOpaque {
+				form = "a login_hint the authorization server knows, such as an e-mail address or user id"
+			}
+			return newProxyError(http.StatusBadRequest, "missing_login_hint", fmt.Sprintf("header %s is required: it names the subscriber (%s)", g.LoginHintHeader, form))
 		}
-		if err := oauth.ValidateLoginHint(s); err != nil {
+		if err := oauth.LoginHintFormat(g.LoginHintFormat).Validate(s); err != nil {
 			return newProxyError(http.StatusBadRequest, "invalid_login_hint", fmt.Sprintf("header %s: %v", g.LoginHintHeader, err))
 		}
 		return nil
@@ -87,7 +93,9 @@ func (b *binding) maxBody() int64 {
 	return config.DefaultMaxBodyBytes
 }
 
-// needsBody reports whether any signer or the token placement reads the body.
+// needsBody reports whether any signer or the token placement reads the
+// body. Every form body is read too, so an access_token the app put there
+// can be removed whatever the placement.
 func (b *binding) needsBody(r *http.Request) bool {
 	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
 		return false
@@ -99,10 +107,7 @@ func (b *binding) needsBody(r *http.Request) bool {
 			}
 		}
 	}
-	if b.cfg.TokenPlacement.In == config.PlaceForm || b.cfg.OAuth1 != nil {
-		return isForm(r.Header.Get("Content-Type"))
-	}
-	return false
+	return isForm(r.Header.Get("Content-Type"))
 }
 
 func isForm(ct string) bool {
@@ -110,33 +115,11 @@ func isForm(ct string) bool {
 	return err == nil && mt == "application/x-www-form-urlencoded"
 }
 
-func readLimited(body io.Reader, limit int64) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(body, limit+1))
-	if err != nil {
-		return nil, newProxyError(http.StatusBadRequest, "body_read_failed", "reading the request body: "+err.Error())
-	}
-	if int64(len(data)) > limit {
-		return nil, newProxyError(http.StatusRequestEntityTooLarge, "body_too_large",
-			fmt.Sprintf("the request body exceeds pop.maxBodyBytes (%d bytes); the signature covers the body, so it must be buffered", limit))
-	}
-	return data, nil
-}
-
 func (b *binding) rewrite(pr *httputil.ProxyRequest) {
+	// Scrub before SetURL joins the query with the upstream's own, so only
+	// what the app sent is touched.
+	b.guard.scrubOutgoing(pr.Out)
 	pr.SetURL(b.upstream)
-	h := pr.Out.Header
-	for _, name := range credentialHeaders {
-		h.Del(name)
-	}
-	if p := b.cfg.PoP; p != nil && p.Header != "" {
-		h.Del(p.Header)
-	}
-	if n := b.cfg.TokenPlacement.IDTokenHeader; n != "" {
-		h.Del(n)
-	}
-	if b.subjectHeader != "" {
-		h.Del(b.subjectHeader)
-	}
 }
 
 // roundTrip is the per-request credential pipeline (DESIGN §4 steps 3-8).
@@ -175,14 +158,17 @@ func (b *binding) roundTrip(out *http.Request) (*http.Response, error) {
 		}
 		// One refresh and one replay: a 401 usually means the partner
 		// revoked the token early. A DPoP nonce challenge needs no new
-		// token, only the nonce we just stored.
+		// token, only the nonce we just stored. The cache drops a
+		// subject's token at most once per interval: when it refuses, the
+		// upstream is refusing the request, not the token, and its 401
+		// goes to the app without costing a token call.
 		nonceChallenge := b.dpop != nil && strings.Contains(resp.Header.Get("WWW-Authenticate"), "use_dpop_nonce")
+		if !nonceChallenge && !b.tokens.Invalidate(st.subject, tok) {
+			return resp, nil
+		}
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
-		if !nonceChallenge {
-			b.tokens.Invalidate(st.subject, tok)
-		}
-		b.log.Info("upstream returned 401; refreshing and replaying once", zap.Bool("dpop_nonce", nonceChallenge))
+		b.log.Debug("upstream returned 401; refreshing and replaying once", zap.Bool("dpop_nonce", nonceChallenge))
 	}
 }
 

@@ -179,7 +179,8 @@ func TestSidecarErrors(t *testing.T) {
 				w.WriteHeader(401)
 				_, _ = io.WriteString(w, `{"error":"invalid_client","error_description":"bad secret"}`)
 			},
-			wantStatus: 503, wantCode: "token_unavailable", wantDetail: "invalid_client",
+			// Final until the Secret changes: no 503 inviting retries.
+			wantStatus: 403, wantCode: "invalid_client", wantDetail: "invalid_client",
 		},
 		{
 			name: "upstream resets the connection",

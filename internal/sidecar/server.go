@@ -36,18 +36,34 @@ type Server struct {
 
 	// now is the clock seam for token expiry and refresh scheduling.
 	now func() time.Time
+	// after is the timer seam for request deadlines.
+	after afterFunc
+	// memoryLimit is the container's memory limit in bytes, 0 if unknown;
+	// it sizes the budget for buffered request bodies.
+	memoryLimit int64
 
 	mu    sync.Mutex
 	addrs map[string]string
 	ready chan struct{}
 }
 
-// Option adjusts a Server; used by tests.
+// Option adjusts a Server: the injector passes the memory limit, tests the
+// clock and timer seams.
 type Option func(*Server)
 
 // WithClock replaces the clock used for token expiry and refresh decisions,
 // so tests can expire tokens without sleeping.
 func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
+
+// WithAfterFunc replaces time.AfterFunc for the request deadlines (response
+// headers, body reads), so tests can expire them without waiting.
+func WithAfterFunc(f func(d time.Duration, fn func()) (stop func() bool)) Option {
+	return func(s *Server) { s.after = f }
+}
+
+// WithMemoryLimit tells the sidecar its container's memory limit in bytes;
+// a quarter of it may hold buffered request bodies (see BodyBudget).
+func WithMemoryLimit(bytes int64) Option { return func(s *Server) { s.memoryLimit = bytes } }
 
 // New validates nothing new (config.Parse already did) but loads every file,
 // key and certificate, so start-up fails fast with the field that is wrong.
@@ -62,10 +78,20 @@ func New(cfg *config.Config, log *zap.Logger, opts ...Option) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if s.after == nil {
+		s.after = realAfterFunc
+	}
+	budget := BodyBudget(s.memoryLimit)
+	env := bindingEnv{log: log, metrics: s.metrics, now: s.now, after: s.after,
+		bodies: newBodyBuffer(budget, cfg.BodyReadTimeout.Duration, s.after)}
 	for i := range cfg.Bindings {
-		b, err := newBinding(&cfg.Bindings[i], log, s.metrics, s.now)
+		b, err := newBinding(&cfg.Bindings[i], env)
 		if err != nil {
 			return nil, fmt.Errorf("bindings[%d] (%s): %w", i, cfg.Bindings[i].Name, err)
+		}
+		if m := b.maxBody(); m > budget {
+			return nil, fmt.Errorf("bindings[%d] (%s): pop.maxBodyBytes %d exceeds the %d bytes all buffered bodies may hold (%s); raise the sidecar's memory limit or lower maxBodyBytes",
+				i, cfg.Bindings[i].Name, m, budget, budgetSource(s.memoryLimit))
 		}
 		s.bindings = append(s.bindings, b)
 	}

@@ -59,8 +59,14 @@ type taapEnv struct {
 // wrap lets a test intercept the simulator's handler.
 func newTAAP(t *testing.T, wrap func(http.Handler) http.Handler) *taapEnv {
 	t.Helper()
+	return newTAAPAt(t, wrap, nil)
+}
+
+// newTAAPAt runs the simulator on the clock now (nil: time.Now).
+func newTAAPAt(t *testing.T, wrap func(http.Handler) http.Handler, now func() time.Time) *taapEnv {
+	t.Helper()
 	k := testKeys(t)[0]
-	sim, err := taapsim.New(taapsim.Options{PublicKey: &k.PublicKey, ClientID: "client-1", ClientSecret: "s3cret:/+ %"})
+	sim, err := taapsim.New(taapsim.Options{PublicKey: &k.PublicKey, ClientID: "client-1", ClientSecret: "s3cret:/+ %", Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,16 +200,17 @@ func TestColdStartHerd(t *testing.T) {
 	}
 }
 
-// fakeClock is the sidecar's clock; the simulator and PoP minting keep real
-// time, so only the sidecar's view of token expiry moves.
+// fakeClock is real time plus an offset the test moves. The sidecar and
+// the simulator share it: the simulator's access tokens are JWTs whose exp
+// the sidecar respects, so their clocks must agree.
 type fakeClock struct{ off atomic.Int64 }
 
 func (c *fakeClock) now() time.Time          { return time.Now().Add(time.Duration(c.off.Load())) }
 func (c *fakeClock) advance(d time.Duration) { c.off.Add(int64(d)) }
 
 func TestAuthServerOutage(t *testing.T) {
-	env := newTAAP(t, nil)
 	clk := &fakeClock{}
+	env := newTAAPAt(t, nil, clk.now)
 	sc := startSidecar(t, env.cfg, WithClock(clk.now))
 	mustOK := func(step string) {
 		t.Helper()

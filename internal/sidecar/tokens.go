@@ -56,17 +56,23 @@ func (b *binding) newTokenSource() error {
 	if b.client, err = oauth.NewClient(opts); err != nil {
 		return fmt.Errorf("tokenEndpoint: %w", err)
 	}
+	fl := newFetchLog(b)
 	ro := refresher.Options{
-		Fetch:   b.fetch,
-		Before:  c.Refresh.Before.Duration,
-		Observe: b.metrics.observe,
-		Now:     b.now,
+		Fetch:       b.fetch,
+		Before:      c.Refresh.Before.Duration,
+		ExpirySkew:  c.Refresh.ExpirySkew.Duration,
+		MinInterval: c.Refresh.MinInterval.Duration,
+		RateLimit:   float64(c.Refresh.MaxCallsPerSecond),
+		Observe:     fl.observe,
+		Notice:      fl.notice,
+		Now:         b.now,
 	}
 	b.clientLevel = true
 	switch g := c.Grant; {
 	case g.CIBA != nil:
 		b.subjectHeader = g.CIBA.LoginHintHeader
 		ro.MaxSubjects = g.CIBA.CacheSize
+		ro.MaxPending = g.CIBA.MaxPending
 		ro.WaitLimit = g.CIBA.MaxWait.Duration
 		ro.FetchTimeout = cibaFetchTimeout
 		b.clientLevel = false
@@ -75,8 +81,13 @@ func (b *binding) newTokenSource() error {
 		ro.MaxSubjects = g.TokenExchange.SubjectToken.Mint.CacheSize
 		b.clientLevel = false
 	}
-	b.tokens, err = refresher.New(ro)
-	return err
+	if b.tokens, err = refresher.New(ro); err != nil {
+		return err
+	}
+	if c.Grant.CIBA != nil {
+		b.metrics.pendingAuthorizations(b.tokens.Pending)
+	}
+	return nil
 }
 
 // credentials is called per token request so rotated files apply at once.
@@ -114,11 +125,12 @@ func (b *binding) fetch(ctx context.Context, subject string, prev *oauth.Token) 
 		return b.fetchRefresh(ctx, g)
 	case config.GrantCIBA:
 		return b.client.CIBA(ctx, oauth.CIBARequest{
-			AuthorizeURL: g.CIBA.AuthorizeURL,
-			LoginHint:    subject,
-			Purpose:      g.CIBA.Purpose,
-			Scopes:       g.Scopes,
-			ExtraParams:  g.CIBA.ExtraParams,
+			AuthorizeURL:    g.CIBA.AuthorizeURL,
+			LoginHint:       subject,
+			LoginHintFormat: oauth.LoginHintFormat(g.CIBA.LoginHintFormat),
+			Purpose:         g.CIBA.Purpose,
+			Scopes:          g.Scopes,
+			ExtraParams:     g.CIBA.ExtraParams,
 		})
 	case config.GrantTokenExchange:
 		st, err := b.subjectToken(subject)
@@ -180,7 +192,9 @@ func (b *binding) subjectToken(subject string) (string, error) {
 		if tok == "" {
 			return "", fmt.Errorf("%w: grant.tokenExchange.subjectToken.file %s is empty", ErrSubjectToken, src.File)
 		}
-		if exp, ok := jwtExpiry(tok); ok && !b.now().Before(exp) {
+		// Read without verifying: the partner verifies; this only fails fast
+		// with a clear message instead of a vague invalid_grant.
+		if exp, ok := oauth.JWTExpiry(tok); ok && !b.now().Before(exp) {
 			return "", fmt.Errorf("%w: grant.tokenExchange.subjectToken.file %s holds a JWT that expired at %s", ErrSubjectToken, src.File, exp.UTC().Format(time.RFC3339))
 		}
 		return tok, nil
@@ -218,16 +232,6 @@ func (b *binding) mintSubject(m *config.MintSubject, subject string) (string, er
 	return s, nil
 }
 
-// jwtExpiry reads exp without verifying: the partner verifies; we only want
-// to fail fast with a clear message instead of a vague invalid_grant.
-func jwtExpiry(tok string) (time.Time, bool) {
-	var c jwt.RegisteredClaims
-	if _, _, err := jwt.NewParser().ParseUnverified(tok, &c); err != nil || c.ExpiresAt == nil {
-		return time.Time{}, false
-	}
-	return c.ExpiresAt.Time, true
-}
-
 func (b *binding) warm(ctx context.Context) {
 	if b.tokens != nil && b.clientLevel {
 		go b.tokens.Warm(ctx, "")
@@ -245,7 +249,7 @@ func FetchOnce(ctx context.Context, cfg *config.Config, name, subject string, lo
 	if !ok {
 		return nil, fmt.Errorf("binding %q not found in config", name)
 	}
-	b, err := newBinding(bc, log, NewMetrics(), time.Now)
+	b, err := newBinding(bc, bindingEnv{log: log, metrics: NewMetrics(), now: time.Now, after: realAfterFunc})
 	if err != nil {
 		return nil, err
 	}

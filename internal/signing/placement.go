@@ -126,6 +126,22 @@ func placeForm(req *http.Request, body []byte, token string) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
+// StripAccessToken removes every access_token parameter from a URL query or
+// an application/x-www-form-urlencoded body. changed is false, and raw is
+// returned untouched, when there was none: bytes the app sent are only
+// rewritten when a credential has to go.
+func StripAccessToken(raw string) (out string, changed bool) {
+	for rest := raw; rest != ""; {
+		var p string
+		p, rest, _ = strings.Cut(rest, "&")
+		k, _, _ := strings.Cut(p, "=")
+		if formDecode(k) == accessTokenParam {
+			return withoutParam(raw, accessTokenParam), true
+		}
+	}
+	return raw, false
+}
+
 // withoutParam drops every name=value pair (and empty segments) whose
 // decoded name is name, keeping the rest byte for byte so the upstream sees
 // the app's encoding unchanged.

@@ -152,3 +152,26 @@ func TestPlaceTokenNilRequest(t *testing.T) {
 		t.Fatalf("Authorization = %q", r.Header.Get("Authorization"))
 	}
 }
+
+func TestStripAccessToken(t *testing.T) {
+	cases := []struct {
+		in, want string
+		changed  bool
+	}{
+		{"", "", false},
+		{"a=1&&b=2", "a=1&&b=2", false}, // no token: bytes untouched
+		{"access_token=x", "", true},
+		{"a=1&access_token=x&b=%20", "a=1&b=%20", true},
+		{"access%5Ftoken=x&a=1", "a=1", true},
+		{"access_token&a=1", "a=1", true},
+		{"Access_Token=x", "Access_Token=x", false},
+		{"my_access_token=x", "my_access_token=x", false},
+		{"a=access_token", "a=access_token", false},
+	}
+	for _, tc := range cases {
+		got, changed := StripAccessToken(tc.in)
+		if got != tc.want || changed != tc.changed {
+			t.Errorf("StripAccessToken(%q) = %q, %v; want %q, %v", tc.in, got, changed, tc.want, tc.changed)
+		}
+	}
+}

@@ -16,6 +16,8 @@ type verified struct {
 	AccessToken bool   `json:"accessToken"`
 	IDToken     bool   `json:"idToken"`
 	BodySigned  bool   `json:"bodySigned"`
+	// Key is the fingerprint (KeyID) of the client key the PoP was signed with.
+	Key string `json:"key"`
 }
 
 type echoResponse struct {
@@ -55,7 +57,7 @@ func (s *Server) handleResource(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, popStatus(code), code, desc)
 		return
 	}
-	v := verified{PoP: true, EHTS: strings.Join(pc.EHTS, ";"), JTI: pc.JTI, AccessToken: true, IDToken: true, BodySigned: len(body) > 0}
+	v := verified{PoP: true, EHTS: strings.Join(pc.EHTS, ";"), JTI: pc.JTI, AccessToken: true, IDToken: true, BodySigned: len(body) > 0, Key: pc.keyID}
 	if r.URL.Path == "/v1/stream" {
 		s.stream(w, r, v)
 		return

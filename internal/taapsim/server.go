@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -61,16 +62,22 @@ type Options struct {
 
 // Server is the simulated TAAP gateway. It is safe for concurrent use.
 type Server struct {
-	clientID, clientSecret string
-	now                    func() time.Time
-	log                    *zap.Logger
+	clientID string
+	now      func() time.Time
+	log      *zap.Logger
 	// validators holds one validator per registered client key. T-Mobile
 	// lets a client register a new public key before retiring the old
 	// one; the rotation tests need the same overlap.
 	validators atomic.Pointer[[]*pop.Validator]
-	signKey    *rsa.PrivateKey
-	kid        string
-	replay     *replayCache
+	// keyIDs[i] names validators[i]'s key in the echo, so a test can see
+	// which key the client signed with (rotation).
+	keyIDs atomic.Pointer[[]string]
+	// secrets are the accepted client secrets; like keys, a rotation needs
+	// the old and the new one to overlap.
+	secrets atomic.Pointer[[]string]
+	signKey *rsa.PrivateKey
+	kid     string
+	replay  *replayCache
 
 	ttl           atomic.Int64
 	down          atomic.Bool
@@ -97,12 +104,11 @@ func New(opts Options) (*Server, error) {
 		}
 	}
 	s := &Server{
-		clientID:     opts.ClientID,
-		clientSecret: opts.ClientSecret,
-		now:          opts.Now,
-		log:          opts.Log,
-		signKey:      key,
-		replay:       newReplayCache(maxReplayJTIs),
+		clientID: opts.ClientID,
+		now:      opts.Now,
+		log:      opts.Log,
+		signKey:  key,
+		replay:   newReplayCache(maxReplayJTIs),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -111,6 +117,7 @@ func New(opts Options) (*Server, error) {
 		s.log = zap.NewNop()
 	}
 	s.SetPublicKeys(opts.PublicKey)
+	s.SetClientSecrets(opts.ClientSecret)
 	sum := sha256.Sum256(key.N.Bytes())
 	s.kid = hex.EncodeToString(sum[:4])
 	s.SetTokenTTL(opts.TokenTTL)
@@ -121,31 +128,52 @@ func New(opts Options) (*Server, error) {
 // with. Any one of them is accepted.
 func (s *Server) SetPublicKeys(keys ...*rsa.PublicKey) {
 	vs := make([]*pop.Validator, 0, len(keys))
+	ids := make([]string, 0, len(keys))
 	for _, k := range keys {
 		vs = append(vs, &pop.Validator{Key: k, Now: s.now})
+		ids = append(ids, KeyID(k))
 	}
+	s.keyIDs.Store(&ids)
 	s.validators.Store(&vs)
+}
+
+// KeyID is the short fingerprint the echo reports for a client key: the
+// first 6 bytes of the SHA-256 of its PKIX encoding, in hex.
+func KeyID(k *rsa.PublicKey) string {
+	der, err := x509.MarshalPKIXPublicKey(k)
+	if err != nil {
+		return "unknown"
+	}
+	sum := sha256.Sum256(der)
+	return hex.EncodeToString(sum[:6])
+}
+
+// SetClientSecrets replaces the client secrets the token endpoint accepts
+// for the client id. Any one of them is accepted.
+func (s *Server) SetClientSecrets(secrets ...string) {
+	cp := append([]string(nil), secrets...)
+	s.secrets.Store(&cp)
 }
 
 // validateAny accepts tok if any validator does. When all fail it reports
 // the failure from a key whose signature matched, if one did: "edts does
 // not match" is the useful answer, not "signature invalid" from the key
 // that merely comes last.
-func validateAny(vs []*pop.Validator, tok string, req pop.Request) (*pop.Claims, error) {
+func validateAny(vs []*pop.Validator, tok string, req pop.Request) (*pop.Claims, int, error) {
 	if len(vs) == 0 {
-		return nil, errors.New("pop: simulator has no client public key configured")
+		return nil, -1, errors.New("pop: simulator has no client public key configured")
 	}
 	var firstErr error
-	for _, v := range vs {
+	for i, v := range vs {
 		c, err := v.Validate(tok, req)
 		if err == nil {
-			return c, nil
+			return c, i, nil
 		}
 		if firstErr == nil || (errors.Is(firstErr, pop.ErrSignature) && !errors.Is(err, pop.ErrSignature)) {
 			firstErr = err
 		}
 	}
-	return nil, firstErr
+	return nil, -1, firstErr
 }
 
 // TokenRequests counts calls to the token endpoint, successful or not.
@@ -213,7 +241,7 @@ func readBody(r *http.Request) ([]byte, error) {
 // and body, requires it to cover uri, http-method and (when present) body,
 // and records its jti. It returns the claims, an OAuth error code and a
 // description.
-func (s *Server) checkPoP(r *http.Request, body []byte) (*pop.Claims, string, string) {
+func (s *Server) checkPoP(r *http.Request, body []byte) (*popResult, string, string) {
 	tok := r.Header.Get(PoPHeader)
 	if tok == "" {
 		return nil, "invalid_request", "pop: missing " + PoPHeader + " header"
@@ -224,7 +252,8 @@ func (s *Server) checkPoP(r *http.Request, body []byte) (*pop.Claims, string, st
 		Header: r.Header,
 		Body:   body,
 	}
-	c, err := validateAny(*s.validators.Load(), tok, req)
+	ids := *s.keyIDs.Load()
+	c, i, err := validateAny(*s.validators.Load(), tok, req)
 	if err != nil {
 		return nil, "invalid_request", err.Error()
 	}
@@ -246,5 +275,15 @@ func (s *Server) checkPoP(r *http.Request, body []byte) (*pop.Claims, string, st
 	case verdictFull:
 		return nil, "temporarily_unavailable", "pop: replay cache is full"
 	}
-	return c, "", ""
+	res := &popResult{Claims: c}
+	if i < len(ids) {
+		res.keyID = ids[i]
+	}
+	return res, "", ""
+}
+
+// popResult is a verified PoP token and the client key that signed it.
+type popResult struct {
+	*pop.Claims
+	keyID string
 }

@@ -125,6 +125,9 @@ func clientCredentials(r *http.Request, form url.Values) (id, secret, code, desc
 
 func (s *Server) credentialsMatch(id, secret string) bool {
 	idOK := subtle.ConstantTimeCompare([]byte(id), []byte(s.clientID))
-	secretOK := subtle.ConstantTimeCompare([]byte(secret), []byte(s.clientSecret))
+	secretOK := 0
+	for _, want := range *s.secrets.Load() {
+		secretOK |= subtle.ConstantTimeCompare([]byte(secret), []byte(want))
+	}
 	return idOK&secretOK == 1
 }

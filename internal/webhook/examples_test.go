@@ -102,6 +102,12 @@ func TestExamples(t *testing.T) {
 				if !provided[p] {
 					t.Errorf("config points at %s, which no volume provides", p)
 				}
+				// Mutate masks the pod's API token directory in the
+				// sidecar unconditionally; that is only safe while no
+				// binding reads a file from there.
+				if strings.HasPrefix(p, ServiceAccountTokenDir+"/") {
+					t.Errorf("config points at %s, under the service account token directory the sidecar masks", p)
+				}
 			}
 			if b.Name == "" || b.Spec.ListenPort == 0 {
 				t.Errorf("binding lacks name or port")

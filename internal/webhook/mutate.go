@@ -115,6 +115,9 @@ func Mutate(pod *corev1.Pod, bindings []v1alpha1.OAuthClientBinding, opts Option
 		// the node's loopback, usable by every process on the node.
 		return nil, deny(ReasonHostNetwork, "pod uses hostNetwork, where the sidecar's credential proxy on 127.0.0.1 would be reachable by every process on the node; remove hostNetwork or the %s annotation", v1alpha1.AnnotationBindings)
 	}
+	if err := checkProcessIsolation(out); err != nil {
+		return nil, err
+	}
 	selected, err := selectBindings(out, names, bindings)
 	if err != nil {
 		return nil, err
@@ -131,6 +134,8 @@ func Mutate(pod *corev1.Pod, bindings []v1alpha1.OAuthClientBinding, opts Option
 	if err != nil {
 		return nil, err
 	}
+	maskVol, maskMount := serviceAccountMask()
+	vols, mounts = append(vols, maskVol), append(mounts, maskMount)
 	existing := map[string]bool{}
 	for _, v := range out.Spec.Volumes {
 		existing[v.Name] = true
@@ -225,7 +230,16 @@ func checkPorts(pod *corev1.Pod, bindings []v1alpha1.OAuthClientBinding) error {
 }
 
 func sidecar(cfgJSON string, mounts []corev1.VolumeMount, opts Options) corev1.Container {
-	env := []corev1.EnvVar{{Name: ConfigEnv, Value: cfgJSON}}
+	env := []corev1.EnvVar{
+		{Name: ConfigEnv, Value: cfgJSON},
+		// The limit, not a copy of it: a LimitRange or a later edit of the
+		// pod's resources is what the kubelet enforces.
+		{Name: MemoryLimitEnv, ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{
+			ContainerName: v1alpha1.SidecarContainerName,
+			Resource:      "limits.memory",
+			Divisor:       resource.MustParse("1"),
+		}}},
+	}
 	if opts.LogLevel != "" {
 		env = append(env, corev1.EnvVar{Name: "OAUTH_INJECTOR_LOG_LEVEL", Value: opts.LogLevel})
 	}
@@ -270,6 +284,10 @@ func sidecar(cfgJSON string, mounts []corev1.VolumeMount, opts Options) corev1.C
 
 // ConfigEnv carries the rendered config; it holds file paths, never secrets.
 const ConfigEnv = "OAUTH_INJECTOR_CONFIG"
+
+// MemoryLimitEnv carries the sidecar's memory limit in bytes (downward API),
+// from which it sizes GOMEMLIMIT and its request body buffers.
+const MemoryLimitEnv = "OAUTH_INJECTOR_MEMORY_LIMIT"
 
 func resources(r corev1.ResourceRequirements) corev1.ResourceRequirements {
 	if len(r.Requests) > 0 || len(r.Limits) > 0 {

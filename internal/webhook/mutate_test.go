@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -123,6 +124,31 @@ func TestMutateDenials(t *testing.T) {
 			name: "host network", pod: testPod("a", func(p *corev1.Pod) { p.Spec.HostNetwork = true }),
 			bindings: []v1alpha1.OAuthClientBinding{binding("a", 15001)},
 			reason:   ReasonHostNetwork, want: "pod uses hostNetwork",
+		},
+		{
+			name: "shared process namespace", pod: testPod("a", func(p *corev1.Pod) { p.Spec.ShareProcessNamespace = ptr(true) }),
+			bindings: []v1alpha1.OAuthClientBinding{binding("a", 15001)},
+			reason:   ReasonShareProcessNamespace, want: "pod sets shareProcessNamespace: true, so its app containers could read the oauth-injector sidecar's credential files through /proc/<pid>/root",
+		},
+		{
+			name: "host PID namespace", pod: testPod("a", func(p *corev1.Pod) { p.Spec.HostPID = true }),
+			bindings: []v1alpha1.OAuthClientBinding{binding("a", 15001)},
+			reason:   ReasonHostPID, want: "pod uses hostPID, so its app containers",
+		},
+		{
+			name: "host PID wins over a shared process namespace", pod: testPod("a", func(p *corev1.Pod) {
+				p.Spec.HostPID, p.Spec.ShareProcessNamespace = true, ptr(true)
+			}),
+			bindings: []v1alpha1.OAuthClientBinding{binding("a", 15001)},
+			reason:   ReasonHostPID, want: "remove hostPID or the oauth.injector.dev/bindings annotation",
+		},
+		{
+			name: "app volume named like the token mask",
+			pod: testPod("a", func(p *corev1.Pod) {
+				p.Spec.Volumes = []corev1.Volume{{Name: serviceAccountMaskVolume}}
+			}),
+			bindings: []v1alpha1.OAuthClientBinding{binding("a", 15001)},
+			reason:   ReasonAlreadyHasSidecar, want: `already has a volume named "` + serviceAccountMaskVolume + `"`,
 		},
 		{name: "empty annotation", pod: testPod(" "), reason: ReasonBadAnnotation, want: "annotation oauth.injector.dev/bindings is empty"},
 		{name: "empty entry", pod: testPod("a,,b"), reason: ReasonBadAnnotation, want: `has an empty entry`},
@@ -289,16 +315,18 @@ func TestSecretVolumesOnlyInSidecar(t *testing.T) {
 		t.Fatal(err)
 	}
 	injected := map[string]bool{}
+	secretVols := 0
 	for _, v := range got.Spec.Volumes {
 		injected[v.Name] = true
 		if v.Secret != nil {
+			secretVols++
 			if len(v.Secret.Items) != 3 {
 				t.Errorf("volume %s projects %d keys, want the 3 the config uses (one Secret, one volume)", v.Name, len(v.Secret.Items))
 			}
 		}
 	}
-	if len(injected) != 1 {
-		t.Errorf("want one volume for the one Secret, got %v", injected)
+	if secretVols != 1 {
+		t.Errorf("want one volume for the one Secret, got %d Secret volumes in %v", secretVols, injected)
 	}
 	for _, c := range append(got.Spec.Containers, got.Spec.InitContainers...) {
 		for _, m := range c.VolumeMounts {
@@ -311,7 +339,7 @@ func TestSecretVolumesOnlyInSidecar(t *testing.T) {
 		}
 	}
 	for _, e := range got.Spec.InitContainers[0].Env {
-		if e.ValueFrom != nil {
+		if e.ValueFrom != nil && (e.ValueFrom.ResourceFieldRef == nil || e.Name != MemoryLimitEnv) {
 			t.Errorf("sidecar env %s reads from %v; secrets must be files", e.Name, e.ValueFrom)
 		}
 	}
@@ -353,10 +381,92 @@ func TestSidecarHardeningAndOptions(t *testing.T) {
 	}
 }
 
-// TestConfigEnvMatchesSidecar pins the env var name both binaries use.
+// TestConfigEnvMatchesSidecar pins the env var names both binaries use.
 func TestConfigEnvMatchesSidecar(t *testing.T) {
 	if ConfigEnv != injectorcli.ConfigEnv {
 		t.Fatalf("webhook writes %s but the sidecar reads %s", ConfigEnv, injectorcli.ConfigEnv)
+	}
+	if MemoryLimitEnv != injectorcli.MemoryLimitEnv {
+		t.Fatalf("webhook writes %s but the sidecar reads %s", MemoryLimitEnv, injectorcli.MemoryLimitEnv)
+	}
+}
+
+// TestSidecarKnowsItsMemoryLimit: the sidecar sizes GOMEMLIMIT and its body
+// buffers from its own container's memory limit, which the kubelet resolves
+// through the downward API (so a LimitRange or custom resources are seen).
+func TestSidecarKnowsItsMemoryLimit(t *testing.T) {
+	got, err := Mutate(testPod("tmobile"), []v1alpha1.OAuthClientBinding{binding("tmobile", 15001)}, testOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := got.Spec.InitContainers[0]
+	var ref *corev1.ResourceFieldSelector
+	for _, e := range sc.Env {
+		if e.Name == MemoryLimitEnv && e.ValueFrom != nil {
+			ref = e.ValueFrom.ResourceFieldRef
+		}
+	}
+	if ref == nil {
+		t.Fatalf("no %s from the downward API on the sidecar: %v", MemoryLimitEnv, sc.Env)
+	}
+	if ref.ContainerName != sc.Name || ref.Resource != "limits.memory" || ref.Divisor.String() != "1" {
+		t.Errorf("resourceFieldRef = %+v, want the sidecar's limits.memory in bytes", ref)
+	}
+}
+
+// TestRenderRequestSettings: the binding's request limits and opt-ins reach
+// the sidecar config, and grant-dependent defaults are applied.
+func TestRenderRequestSettings(t *testing.T) {
+	tapkey := func(b *v1alpha1.OAuthClientBinding) {
+		b.Spec.PrivateKey = &v1alpha1.PrivateKey{SecretRef: v1alpha1.PrivateKeySecretRef{Name: "idp-key"}}
+		b.Spec.Grant = v1alpha1.Grant{Type: v1alpha1.GrantTokenExchange, Scopes: []string{"read:user"}, TokenExchange: &v1alpha1.TokenExchangeGrant{
+			GrantType: config.TokenExchangeTapkey, Provider: "idp.example",
+			SubjectToken: v1alpha1.SubjectToken{Mint: &v1alpha1.MintSubject{Issuer: "https://idp.example", Audience: "tapkey"}},
+		}}
+	}
+	cases := []struct {
+		name  string
+		edit  func(*v1alpha1.OAuthClientBinding)
+		check func(b config.Binding) string
+	}{
+		{"defaults", nil, func(b config.Binding) string {
+			if b.AllowInsecureHTTP || b.Upstream.AllowTrace || b.Upstream.ResponseHeaderTimeout.Duration != config.DefaultResponseHeaderTimeout {
+				return "unexpected non-defaults"
+			}
+			return ""
+		}},
+		{"opt-ins and timeout", func(b *v1alpha1.OAuthClientBinding) {
+			b.Spec.AllowInsecureHTTP = true
+			b.Spec.Upstream = v1alpha1.Upstream{URL: "http://api.partner.example", AllowTrace: true, ResponseHeaderTimeout: &metav1.Duration{Duration: 2 * time.Minute}}
+		}, func(b config.Binding) string {
+			if !b.AllowInsecureHTTP || !b.Upstream.AllowTrace || b.Upstream.ResponseHeaderTimeout.Duration != 2*time.Minute {
+				return "settings not rendered"
+			}
+			return ""
+		}},
+		{"tapkey defaults", tapkey, func(b config.Binding) string {
+			te := b.Grant.TokenExchange
+			if te.Audience != "tapkey_api" || te.RequestedTokenType != "access_token" || te.SubjectTokenType != "jwt" {
+				return "Tapkey defaults missing"
+			}
+			return ""
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var edits []func(*v1alpha1.OAuthClientBinding)
+			if tc.edit != nil {
+				edits = append(edits, tc.edit)
+			}
+			got, err := Mutate(testPod("p"), []v1alpha1.OAuthClientBinding{binding("p", 15001, edits...)}, testOpts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := sidecarConfig(t, got).Bindings[0]
+			if msg := tc.check(b); msg != "" {
+				t.Fatalf("%s: %+v", msg, b)
+			}
+		})
 	}
 }
 

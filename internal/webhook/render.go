@@ -110,7 +110,9 @@ func (r *renderer) binding(s *v1alpha1.OAuthClientBindingSpec) config.Binding {
 	cb := config.Binding{
 		Name:       r.name,
 		ListenPort: int(s.ListenPort),
-		Upstream:   config.Upstream{URL: s.Upstream.URL},
+		Upstream: config.Upstream{URL: s.Upstream.URL, AllowTrace: s.Upstream.AllowTrace,
+			ResponseHeaderTimeout: dur(s.Upstream.ResponseHeaderTimeout)},
+		AllowInsecureHTTP: s.AllowInsecureHTTP,
 	}
 	if ca := s.Upstream.CASecretRef; ca != nil {
 		cb.Upstream.CAFile = r.file(ca.Name, keyOr(ca.Key, "ca.crt"))
@@ -141,7 +143,12 @@ func (r *renderer) binding(s *v1alpha1.OAuthClientBindingSpec) config.Binding {
 		cb.OAuth1 = r.oauth1(o)
 	}
 	if rf := s.Refresh; rf != nil {
-		cb.Refresh.Before = dur(rf.Before)
+		cb.Refresh = config.Refresh{
+			Before:            dur(rf.Before),
+			ExpirySkew:        dur(rf.ExpirySkew),
+			MinInterval:       dur(rf.MinInterval),
+			MaxCallsPerSecond: int(deref(rf.MaxCallsPerSecond)),
+		}
 	}
 	if sc := s.SharedCache; sc != nil {
 		cb.SharedCache = r.sharedCache(sc)
@@ -185,6 +192,14 @@ var grantTypes = map[v1alpha1.GrantType]string{
 	v1alpha1.GrantNone:              config.GrantNone,
 }
 
+// loginHintFormats maps the CRD's spelling; "" stays "" for the config
+// default.
+var loginHintFormats = map[v1alpha1.LoginHintFormat]string{
+	"":                            "",
+	v1alpha1.LoginHintOpenGateway: config.LoginHintOpenGateway,
+	v1alpha1.LoginHintOpaque:      config.LoginHintOpaque,
+}
+
 func (r *renderer) grant(g *v1alpha1.Grant) config.Grant {
 	t, ok := grantTypes[g.Type]
 	if !ok {
@@ -209,6 +224,12 @@ func (r *renderer) grant(g *v1alpha1.Grant) config.Grant {
 			MaxWait:      dur(c.MaxWait),
 			ExtraParams:  copyMap(c.ExtraParams),
 			CacheSize:    int(deref(c.CacheSize)),
+			MaxPending:   int(deref(c.MaxPending)),
+		}
+		if f, ok := loginHintFormats[c.LoginHintFormat]; ok {
+			out.CIBA.LoginHintFormat = f
+		} else {
+			out.CIBA.LoginHintFormat = string(c.LoginHintFormat) // config.Validate names it
 		}
 		if c.LoginHintFrom != nil {
 			out.CIBA.LoginHintHeader = string(c.LoginHintFrom.Header)

@@ -83,6 +83,7 @@ func TestChartLint(t *testing.T) {
 		{"--set", "certs.mode=certManager", "--set", "certs.certManager.issuerRef.name=corp-ca", "--set", "certs.certManager.issuerRef.kind=ClusterIssuer"},
 		{"--set", "webhook.devURL=https://localhost:9443/mutate-v1-pod", "--set", "replicas=0"},
 		{"--set", "recreateMissedPods=true", "--set", "failurePolicy=Fail"},
+		{"--set", "secretAccess.mode=namespaces", "--set", "secretAccess.namespaces={shop,billing}"},
 	} {
 		out, err := exec.Command(helm, append([]string{"lint", "--strict", chartDir}, args...)...).CombinedOutput()
 		if err != nil || bytes.Contains(out, []byte("[WARNING]")) || bytes.Contains(out, []byte("[ERROR]")) {
@@ -106,6 +107,11 @@ func TestChartSchemaRejects(t *testing.T) {
 		{"webhook.devURL=http://localhost:9443/mutate-v1-pod", "devURL"},
 		{"replicas=-1", "minimum"},
 		{"webhook.image.pullPolicy=Sometimes", "pullPolicy"},
+		{"secretAccess.mode=some", "value must be one of 'cluster', 'namespaces'"},
+		{"secretAccess.namespaces={Shop_1}", "'Shop_1' does not match pattern"},
+		{"secretAccess.namespaces={a,a}", "/secretAccess/namespaces': items at 0 and 1 are equal"},
+		// A list in cluster mode would be silently ignored.
+		{"secretAccess.namespaces={shop}", "secretAccess.namespaces is only used with secretAccess.mode=namespaces"},
 	} {
 		t.Run(tc.set, func(t *testing.T) {
 			out, err := exec.Command(helm, "template", "r", chartDir, "--kube-version", "1.37.2", "--set", tc.set).CombinedOutput()
@@ -246,7 +252,7 @@ func TestChartRenderDefaults(t *testing.T) {
 	for _, want := range []string{
 		"--cert-mode=self", "--webhook-config-name=rel-oauth-injector", "--namespace=oi-system",
 		"--service-dns-name=rel-oauth-injector.oi-system.svc", "--webhook-port=9443",
-		"--sidecar-image=ghcr.io/oauth-injector/injector:0.1.0", "--recreate-missed-pods=false",
+		"--sidecar-image=localhost:5000/oauth-injector/injector:0.1.0", "--recreate-missed-pods=false",
 		"--cert-secret-name=rel-oauth-injector-certs", "--sidecar-image-pull-policy=IfNotPresent", "--leader-elect=true",
 	} {
 		if !strings.Contains(args, want) {
@@ -403,7 +409,7 @@ func explainedVerbs(head string) []string {
 // chart grants is preceded by a comment that names it and says why.
 func TestChartRBACVerbsExplained(t *testing.T) {
 	helm := needHelm(t)
-	for _, set := range [][]string{nil, {"recreateMissedPods=true"}, {"certs.mode=certManager"}} {
+	for _, set := range [][]string{nil, {"recreateMissedPods=true"}, {"certs.mode=certManager"}, {"secretAccess.mode=namespaces", "secretAccess.namespaces={shop,billing}"}} {
 		r := renderChart(t, helm, set...)
 		inVerbs, prevComment := false, false
 		explained := map[string]bool{}
@@ -435,4 +441,88 @@ func TestChartRBACVerbsExplained(t *testing.T) {
 			t.Fatalf("values %v: found only %d verbs; the scan is broken", set, counted)
 		}
 	}
+}
+
+// secretReadScope lists where the chart lets the webhook's ServiceAccount
+// get Secrets: "*" for a ClusterRole rule, otherwise Role namespaces.
+func secretReadScope(t *testing.T, r rendered) map[string]bool {
+	t.Helper()
+	scope := map[string]bool{}
+	for _, u := range r.find("ClusterRole") {
+		if len(verbsFor(convert[rbacv1.ClusterRole](t, u).Rules, "", "secrets")) > 0 {
+			scope["*"] = true
+		}
+	}
+	for _, u := range r.find("Role") {
+		if len(verbsFor(convert[rbacv1.Role](t, u).Rules, "", "secrets")) > 0 {
+			scope[u.GetNamespace()] = true
+		}
+	}
+	return scope
+}
+
+// TestChartSecretAccess checks both secretAccess modes: cluster keeps the
+// ClusterRole's get on every Secret; namespaces drops it and renders one
+// get-only Role and RoleBinding per listed namespace, and tells the
+// controller the same list.
+func TestChartSecretAccess(t *testing.T) {
+	helm := needHelm(t)
+	args := func(r rendered) string {
+		return strings.Join(one[appsv1.Deployment](t, r, "Deployment").Spec.Template.Spec.Containers[0].Args, " ")
+	}
+	t.Run("cluster by default", func(t *testing.T) {
+		r := renderChart(t, helm)
+		if scope := secretReadScope(t, r); !scope["*"] {
+			t.Errorf("secret read scope = %v, want cluster-wide by default", scope)
+		}
+		if a := args(r); !strings.Contains(a, "--secret-access=cluster") || strings.Contains(a, "--secret-namespaces") {
+			t.Errorf("webhook args %q, want --secret-access=cluster and no namespace list", a)
+		}
+	})
+	t.Run("namespaces", func(t *testing.T) {
+		r := renderChart(t, helm, "secretAccess.mode=namespaces", "secretAccess.namespaces={shop,billing}")
+		scope := secretReadScope(t, r)
+		// oi-system keeps the cert Secret's own namespace-scoped rules.
+		want := map[string]bool{"shop": true, "billing": true, "oi-system": true}
+		if len(scope) != len(want) || !scope["shop"] || !scope["billing"] || !scope["oi-system"] {
+			t.Errorf("secret read scope = %v, want exactly %v (no cluster-wide rule)", scope, want)
+		}
+		for _, u := range r.find("Role") {
+			if u.GetNamespace() == "oi-system" {
+				continue
+			}
+			role := convert[rbacv1.Role](t, u)
+			if role.Name != "rel-oauth-injector-secrets" || len(role.Rules) != 1 || strings.Join(role.Rules[0].Verbs, ",") != "get" ||
+				strings.Join(role.Rules[0].Resources, ",") != "secrets" {
+				t.Errorf("Role %s/%s = %+v, want rel-oauth-injector-secrets granting only get on secrets", role.Namespace, role.Name, role.Rules)
+			}
+		}
+		bound := map[string]bool{}
+		for _, u := range r.find("RoleBinding") {
+			rb := convert[rbacv1.RoleBinding](t, u)
+			if rb.RoleRef.Name != "rel-oauth-injector-secrets" {
+				continue
+			}
+			if rb.RoleRef.Kind != "Role" || len(rb.Subjects) != 1 || rb.Subjects[0].Kind != "ServiceAccount" ||
+				rb.Subjects[0].Name != "rel-oauth-injector" || rb.Subjects[0].Namespace != "oi-system" {
+				t.Errorf("RoleBinding %s/%s = %+v, want the Role bound to the webhook's ServiceAccount", rb.Namespace, rb.Name, rb)
+			}
+			bound[rb.Namespace] = true
+		}
+		if len(bound) != 2 || !bound["shop"] || !bound["billing"] {
+			t.Errorf("secret RoleBindings in %v, want shop and billing", bound)
+		}
+		if a := args(r); !strings.Contains(a, "--secret-access=namespaces --secret-namespaces=shop,billing") {
+			t.Errorf("webhook args %q lack the namespace list", a)
+		}
+	})
+	t.Run("namespaces, none listed", func(t *testing.T) {
+		r := renderChart(t, helm, "secretAccess.mode=namespaces")
+		if scope := secretReadScope(t, r); len(scope) != 1 || !scope["oi-system"] {
+			t.Errorf("secret read scope = %v, want only the release namespace's cert Secret", scope)
+		}
+		if a := args(r); !strings.Contains(a, "--secret-access=namespaces --secret-namespaces=") {
+			t.Errorf("webhook args %q", a)
+		}
+	})
 }

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -154,10 +155,17 @@ func TestDemoTAAPExample(t *testing.T) {
 	s.materialize(t, p, sc, root)
 	var env []string
 	for _, e := range sc.Env {
-		if e.ValueFrom != nil {
+		v := e.Value
+		switch {
+		case e.Name == webhook.MemoryLimitEnv && e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil:
+			// Resolved as the kubelet does: the container's limit in
+			// units of the divisor.
+			ref := e.ValueFrom.ResourceFieldRef
+			lim := sc.Resources.Limits[corev1.ResourceName(strings.TrimPrefix(ref.Resource, "limits."))]
+			v = strconv.FormatInt(lim.Value()/ref.Divisor.Value(), 10)
+		case e.ValueFrom != nil:
 			t.Fatalf("sidecar env %s uses valueFrom; the contract passes the config by value", e.Name)
 		}
-		v := e.Value
 		if e.Name == webhook.ConfigEnv {
 			v = rewriteConfig(t, v, root, adminPort)
 		}

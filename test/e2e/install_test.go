@@ -144,6 +144,10 @@ var celCases = []celCase{
 	{"refresh lead not negative", `{"refresh":{"before":"-1s"}}`, "refresh.before: must not be negative"},
 	{"token URL scheme", `{"tokenEndpoint":{"url":"ftp://auth.example/token"}}`, "tokenEndpoint.url: must start with https:// or http://"},
 	{"upstream URL scheme", `{"upstream":{"url":"ftp://api.example"}}`, "upstream.url: must start with https:// or http://"},
+	{"upstream cleartext", `{"upstream":{"url":"http://api.example"}}`, "upstream.url: http:// sends credentials in cleartext; use https:// or set allowInsecureHTTP: true"},
+	{"token endpoint cleartext", `{"tokenEndpoint":{"url":"http://auth.example/token"}}`, "tokenEndpoint.url: http:// sends credentials in cleartext; use https:// or set allowInsecureHTTP: true"},
+	{"ciba authorize cleartext", `{"grant":{"type":"CIBA","ciba":{"authorizeURL":"http://auth.example/bc","purpose":"p"}}}`, "grant.ciba.authorizeURL: http:// sends credentials in cleartext; use https:// or set allowInsecureHTTP: true"},
+	{"response header timeout bound", `{"upstream":{"responseHeaderTimeout":"11m"}}`, "upstream.responseHeaderTimeout: must be positive and at most 10m"},
 }
 
 // TestCELRejections creates (server-side dry run) one bad binding per CEL

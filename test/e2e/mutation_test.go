@@ -88,6 +88,22 @@ func checkInjected(t *testing.T, p *corev1.Pod, bindings map[string]int) {
 			t.Errorf("sidecar mount %s at %s: want read-only under %s", m.Name, m.MountPath, webhook.MountRoot)
 		}
 	}
+	// The pod's API token is masked in the sidecar by an empty read-only
+	// memory volume, which the API server accepted as valid.
+	masked := false
+	for _, m := range sc.VolumeMounts {
+		if m.MountPath != webhook.ServiceAccountTokenDir {
+			continue
+		}
+		for _, v := range p.Spec.Volumes {
+			if v.Name == m.Name && v.EmptyDir != nil && v.EmptyDir.Medium == corev1.StorageMediumMemory && m.ReadOnly {
+				masked = true
+			}
+		}
+	}
+	if !masked {
+		t.Errorf("sidecar does not mask %s with a read-only memory emptyDir", webhook.ServiceAccountTokenDir)
+	}
 	for _, c := range p.Spec.Containers {
 		for _, m := range c.VolumeMounts {
 			if secretVols[m.Name] {
@@ -231,15 +247,21 @@ func TestDenials(t *testing.T) {
 	for _, tc := range []struct {
 		name, bindings, serviceAccount string
 		want                           []string
+		pod                            func(*corev1.Pod)
 	}{
-		{"missing binding", "absent", "", []string{`binding "absent"`, "was not found in namespace", ns}},
-		{"port clash with app container", "clash", "", []string{`binding "clash" listenPort 8080 clashes with port 8080 of container "app"`}},
-		{"port clash between bindings", "tmobile,tmobile-too", "", []string{`binding "tmobile-too" listenPort 15001 clashes with binding "tmobile"`}},
-		{"service account not allowed", "restricted", "default", []string{`service account "default" may not use binding "restricted"`, "checkout"}},
+		{"missing binding", "absent", "", []string{`binding "absent"`, "was not found in namespace", ns}, nil},
+		{"port clash with app container", "clash", "", []string{`binding "clash" listenPort 8080 clashes with port 8080 of container "app"`}, nil},
+		{"port clash between bindings", "tmobile,tmobile-too", "", []string{`binding "tmobile-too" listenPort 15001 clashes with binding "tmobile"`}, nil},
+		{"service account not allowed", "restricted", "default", []string{`service account "default" may not use binding "restricted"`, "checkout"}, nil},
+		{"shared process namespace", "tmobile", "", []string{"shareProcessNamespace: true", "/proc/<pid>/root"}, func(p *corev1.Pod) { p.Spec.ShareProcessNamespace = ptr.To(true) }},
+		{"host PID", "tmobile", "", []string{"pod uses hostPID", "/proc/<pid>/root"}, func(p *corev1.Pod) { p.Spec.HostPID = true }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := annotatedPod(ns, "denied", tc.bindings)
 			p.Spec.ServiceAccountName = tc.serviceAccount
+			if tc.pod != nil {
+				tc.pod(p)
+			}
 			err := s.client.Create(context.Background(), p)
 			if err == nil {
 				t.Fatalf("pod asking for %q was admitted", tc.bindings)

@@ -54,6 +54,10 @@ func TestCIBA(t *testing.T) {
 			wantStart: "invalid_binding_message"},
 		{name: "public client may not use CIBA", auth: publicAuth,
 			form: url.Values{"login_hint": {"tel:+34655555555"}, "scope": {"openid"}}, wantStart: "invalid_request"},
+		{name: "well-formed hint of no subscriber", auth: basicAuth(basicClient),
+			form: url.Values{"login_hint": {"tel:+34999999999"}, "scope": {"openid"}}, wantStart: "unknown_user_id"},
+		{name: "opaque hint refused by an Open Gateway operator", auth: basicAuth(basicClient),
+			form: url.Values{"login_hint": {"alice@example.com"}, "scope": {"openid"}}, wantStart: "invalid_request"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -91,6 +95,25 @@ func TestCIBA(t *testing.T) {
 			wantError(t, again, 400, "invalid_grant")
 		})
 	}
+}
+
+// TestCIBAOpaqueLoginHints: with opaque hints on, an e-mail address or a
+// user id names the account, and unknown ones still get unknown_user_id.
+func TestCIBAOpaqueLoginHints(t *testing.T) {
+	s := Start(t, Options{CIBAApproveDelay: time.Second, CIBAOpaqueLoginHints: true, CIBAUnknownLoginHints: []string{"nobody@example.com"}})
+	auth := basicAuth(basicClient)
+	for _, hint := range []string{"alice@example.com", "user-42"} {
+		start := postForm(t, s, s.BackchannelAuthenticationEndpoint, auth, url.Values{"login_hint": {hint}, "scope": {"openid sim-swap"}}, nil)
+		if start.status != 200 || start.str("auth_req_id") == "" {
+			t.Fatalf("backchannel for %q: %d %v", hint, start.status, start.body)
+		}
+		_, final := pollCIBA(t, s, auth, start.str("auth_req_id"), s.CIBAInterval)
+		if res := callResource(t, s, "Bearer", wantToken(t, final), ""); res.status != 200 || res.str("sub") != hint {
+			t.Fatalf("resource for %q: %d %v", hint, res.status, res.body)
+		}
+	}
+	r := postForm(t, s, s.BackchannelAuthenticationEndpoint, auth, url.Values{"login_hint": {"nobody@example.com"}, "scope": {"openid"}}, nil)
+	wantError(t, r, 400, "unknown_user_id")
 }
 
 func TestCIBASlowDown(t *testing.T) {

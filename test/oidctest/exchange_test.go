@@ -114,7 +114,7 @@ func TestTokenExchangeTapkey(t *testing.T) {
 	}
 	base := func(mod func(url.Values)) url.Values {
 		v := url.Values{"grant_type": {GrantTapkey}, "provider": {s.TapkeyProvider}, "scope": {"read:user"},
-			"subject_token_type": {"jwt"}, "subject_token": {valid}}
+			"subject_token_type": {"jwt"}, "subject_token": {valid}, "audience": {"tapkey_api"}}
 		mod(v)
 		return v
 	}
@@ -125,10 +125,10 @@ func TestTokenExchangeTapkey(t *testing.T) {
 		wantErr string
 	}{
 		{name: "valid, public client", auth: publicAuth, form: base(func(url.Values) {})},
-		{name: "valid with optional parameters, basic", auth: basicAuth(basicClient), form: base(func(v url.Values) {
-			v.Set("audience", "tapkey_api")
+		{name: "valid with requested_token_type, basic", auth: basicAuth(basicClient), form: base(func(v url.Values) {
 			v.Set("requested_token_type", "access_token")
 		})},
+		{name: "missing audience", auth: publicAuth, form: base(func(v url.Values) { v.Del("audience") }), wantErr: "invalid_request"},
 		{name: "bad signature", auth: publicAuth, form: base(func(v url.Values) {
 			v.Set("subject_token", forgeToken(t, s, claims(func(jwt.MapClaims) {})))
 		}), wantErr: "invalid_grant"},

@@ -72,6 +72,13 @@ type Options struct {
 	// access_denied (default tel:+34000000000).
 	CIBAApproveDelay   time.Duration
 	CIBADenyLoginHints []string
+	// CIBAUnknownLoginHints are well-formed hints of no account: the
+	// backchannel endpoint answers unknown_user_id (default
+	// tel:+34999999999). With CIBAOpaqueLoginHints any non-empty hint
+	// (e-mail, user id) names an account; by default only tel: and ipport:
+	// hints are accepted, as an Open Gateway operator does.
+	CIBAUnknownLoginHints []string
+	CIBAOpaqueLoginHints  bool
 	// CIBAInterval is the polling interval advertised (default 1s, whole
 	// seconds). With CIBAEnforceInterval a poll that comes sooner than the
 	// interval after the previous one (or the request) gets slow_down.
@@ -175,11 +182,14 @@ type userConfig struct {
 }
 
 type cibaConfig struct {
-	ApproveDelayMs  int64    `json:"approveDelayMs"`
-	DenyLoginHints  []string `json:"denyLoginHints"`
-	Interval        int      `json:"interval"`
-	EnforceInterval bool     `json:"enforceInterval"`
-	RequestTTL      int      `json:"requestTTL"`
+	ApproveDelayMs int64    `json:"approveDelayMs"`
+	DenyLoginHints []string `json:"denyLoginHints"`
+	// UnknownLoginHints is omitted when empty so the server's default applies.
+	UnknownLoginHints []string `json:"unknownLoginHints,omitempty"`
+	OpaqueLoginHints  bool     `json:"opaqueLoginHints"`
+	Interval          int      `json:"interval"`
+	EnforceInterval   bool     `json:"enforceInterval"`
+	RequestTTL        int      `json:"requestTTL"`
 }
 
 type dpopConfig struct {
@@ -314,11 +324,13 @@ func resolve(opts Options) (*Server, *serverConfig, error) {
 		},
 		Users: []userConfig{{Username: s.Username, Password: s.Password}},
 		CIBA: cibaConfig{
-			ApproveDelayMs:  s.CIBAApproveDelay.Milliseconds(),
-			DenyLoginHints:  s.DenyLoginHints,
-			Interval:        int(s.CIBAInterval / time.Second),
-			EnforceInterval: opts.CIBAEnforceInterval,
-			RequestTTL:      120,
+			ApproveDelayMs:    s.CIBAApproveDelay.Milliseconds(),
+			DenyLoginHints:    s.DenyLoginHints,
+			UnknownLoginHints: opts.CIBAUnknownLoginHints,
+			OpaqueLoginHints:  opts.CIBAOpaqueLoginHints,
+			Interval:          int(s.CIBAInterval / time.Second),
+			EnforceInterval:   opts.CIBAEnforceInterval,
+			RequestTTL:        120,
 		},
 		DPoP:          dpopConfig{RequireNonce: opts.DPoPNonceRequired},
 		TokenExchange: verifierConfig{JWKS: subjectJWKS, Issuer: s.SubjectTokenIssuer, Audience: s.SubjectTokenAudience},

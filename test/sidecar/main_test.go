@@ -99,12 +99,25 @@ const (
 // newConfig assigns free ports to the bindings and fills the top level.
 func newConfig(t *testing.T, bindings ...config.Binding) *config.Config {
 	t.Helper()
+	// A port just closed may be handed out again at once, so two calls of
+	// FreePort can agree; the config must not reuse one.
+	used := map[int]bool{}
+	port := func() int {
+		for range 100 {
+			if p := testutil.FreePort(t); !used[p] {
+				used[p] = true
+				return p
+			}
+		}
+		t.Fatal("no distinct free port in 100 tries")
+		return 0
+	}
 	for i := range bindings {
-		bindings[i].ListenPort = testutil.FreePort(t)
+		bindings[i].ListenPort = port()
 	}
 	return &config.Config{
 		Version:      config.Version,
-		Admin:        config.Admin{Listen: net.JoinHostPort("127.0.0.1", strconv.Itoa(testutil.FreePort(t)))},
+		Admin:        config.Admin{Listen: net.JoinHostPort("127.0.0.1", strconv.Itoa(port()))},
 		Bindings:     bindings,
 		DrainTimeout: config.Duration{Duration: 5 * time.Second},
 	}

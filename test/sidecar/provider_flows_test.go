@@ -288,13 +288,13 @@ func TestProviderTokenExchangeMint(t *testing.T) {
 			SubjectTokenType: "urn:ietf:params:oauth:token-type:jwt",
 			SubjectToken:     config.SubjectSource{Mint: &config.MintSubject{Issuer: p.SubjectTokenIssuer, Audience: p.SubjectTokenAudience}},
 		}},
+		// audience, requestedTokenType and subjectTokenType are left to
+		// the documented Tapkey defaults; the provider refuses an exchange
+		// without audience, as Tapkey does.
 		{name: "tapkey", grant: config.TokenExchange{
-			GrantType:          config.TokenExchangeTapkey,
-			Provider:           p.TapkeyProvider,
-			Audience:           "tapkey_api",
-			RequestedTokenType: "access_token",
-			SubjectTokenType:   "jwt",
-			SubjectToken:       config.SubjectSource{Mint: &config.MintSubject{Issuer: p.SubjectTokenIssuer, Audience: p.TapkeyAudience}},
+			GrantType:    config.TokenExchangeTapkey,
+			Provider:     p.TapkeyProvider,
+			SubjectToken: config.SubjectSource{Mint: &config.MintSubject{Issuer: p.SubjectTokenIssuer, Audience: p.TapkeyAudience}},
 		}},
 	}
 	type row struct {

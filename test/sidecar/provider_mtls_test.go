@@ -30,9 +30,15 @@ func TestProviderTLSClientAuth(t *testing.T) {
 		name       string
 		cert, key  []byte
 		wantDetail string // empty: the resource accepts the sidecar's token
+		// The sidecar's answer when the provider refuses the client.
+		wantStatus int
+		wantCode   string
 	}{
 		{name: "certificate from the trusted CA", cert: p.MTLS.Client.CertPEM, key: p.MTLS.Client.KeyPEM},
-		{name: "certificate from another CA", cert: foreign.CertPEM, key: foreign.KeyPEM, wantDetail: "invalid_client"},
+		{name: "certificate from another CA", cert: foreign.CertPEM, key: foreign.KeyPEM, wantDetail: "invalid_client",
+			// Refused credentials are permanent: 403, not a 503 inviting
+			// retries (docs/config.md, errors the sidecar returns).
+			wantStatus: http.StatusForbidden, wantCode: "invalid_client"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,9 +65,12 @@ func TestProviderTLSClientAuth(t *testing.T) {
 				}
 				return
 			}
-			if r.status != http.StatusServiceUnavailable || r.str("error") != "token_unavailable" ||
-				r.header.Get("X-OAuth-Injector-Error") != "token_unavailable" {
-				t.Fatalf("want 503 token_unavailable from the sidecar, got %v", r)
+			if r.status != tt.wantStatus || r.str("error") != tt.wantCode ||
+				r.header.Get("X-OAuth-Injector-Error") != tt.wantCode {
+				t.Fatalf("want %d %s from the sidecar, got %v", tt.wantStatus, tt.wantCode, r)
+			}
+			if ra := r.header.Get("Retry-After"); ra != "" {
+				t.Errorf("Retry-After %q on a permanent error", ra)
 			}
 			if !strings.Contains(r.str("detail"), tt.wantDetail) {
 				t.Errorf("detail %q does not mention %q", r.str("detail"), tt.wantDetail)

@@ -42,10 +42,17 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
+{{/* image.registry/<name>:tag unless the component names its own repository or tag. */}}
+{{- define "oauth-injector.image" -}}
+{{- $root := index . 0 -}}{{- $img := index . 1 -}}{{- $name := index . 2 -}}
+{{- $repo := default (printf "%s/%s" (trimSuffix "/" $root.Values.image.registry) $name) $img.repository -}}
+{{- printf "%s:%s" $repo (default (default $root.Chart.AppVersion $root.Values.image.tag) $img.tag) -}}
+{{- end -}}
+
 {{- define "oauth-injector.webhookImage" -}}
-{{- printf "%s:%s" .Values.webhook.image.repository (default .Chart.AppVersion .Values.webhook.image.tag) -}}
+{{- include "oauth-injector.image" (list . .Values.webhook.image "webhook") -}}
 {{- end -}}
 
 {{- define "oauth-injector.sidecarImage" -}}
-{{- printf "%s:%s" .Values.sidecar.image.repository (default .Chart.AppVersion .Values.sidecar.image.tag) -}}
+{{- include "oauth-injector.image" (list . .Values.sidecar.image "injector") -}}
 {{- end -}}

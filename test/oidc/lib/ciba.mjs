@@ -1,7 +1,8 @@
 // CIBA poll mode as an Open Gateway operator runs it: login_hint is a tel: or
 // ipport: URI, purpose (dpv:<purpose>#<scope>) may stand in for scope, the
 // "authentication device" approves after a delay (so authorization_pending is
-// observable first) and configured hints are denied (access_denied).
+// observable first), configured hints are denied (access_denied) or unknown
+// (unknown_user_id), and opaque hints (e-mail, user id) can be switched on.
 
 import { isIP } from 'node:net';
 
@@ -21,10 +22,23 @@ function validIpport(value) {
   return false;
 }
 
-export function processLoginHint(_ctx, loginHint) {
-  if (TEL.test(loginHint)) return loginHint;
-  if (loginHint.startsWith('ipport:') && validIpport(loginHint.slice('ipport:'.length))) return loginHint;
-  throw new errors.InvalidRequest('login_hint must be tel:+<E.164 digits> or ipport:<IPv4 or [IPv6]>[:port]');
+function openGatewayHint(loginHint) {
+  return TEL.test(loginHint) || (loginHint.startsWith('ipport:') && validIpport(loginHint.slice('ipport:'.length)));
+}
+
+// loginHintProcessor maps a login_hint to the account id. With
+// ciba.opaqueLoginHints any hint names an account (CIBA Core treats the hint
+// as opaque: an e-mail address, a user id). Hints in ciba.unknownLoginHints
+// are well formed but belong to nobody: oidc-provider then answers
+// unknown_user_id (CIBA Core §13).
+export function loginHintProcessor(cfg) {
+  const unknown = new Set(cfg.ciba.unknownLoginHints ?? []);
+  return (_ctx, loginHint) => {
+    if (!cfg.ciba.opaqueLoginHints && !openGatewayHint(loginHint)) {
+      throw new errors.InvalidRequest('login_hint must be tel:+<E.164 digits> or ipport:<IPv4 or [IPv6]>[:port]');
+    }
+    return unknown.has(loginHint) ? undefined : loginHint;
+  };
 }
 
 export function cibaFeature(cfg) {
@@ -32,7 +46,7 @@ export function cibaFeature(cfg) {
   return {
     enabled: true,
     deliveryModes: ['poll'],
-    processLoginHint,
+    processLoginHint: loginHintProcessor(cfg),
     async processLoginHintToken() {
       throw new errors.InvalidRequest('login_hint_token is not supported by this server, use login_hint');
     },

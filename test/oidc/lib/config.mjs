@@ -25,6 +25,8 @@ const defaults = {
   ciba: {
     approveDelayMs: 3000,
     denyLoginHints: ['tel:+34000000000'],
+    unknownLoginHints: ['tel:+34999999999'],
+    opaqueLoginHints: false,
     interval: 1,
     enforceInterval: false,
     requestTTL: 120,

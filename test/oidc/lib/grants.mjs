@@ -169,8 +169,10 @@ export function registerCustomGrants(provider, cfg) {
     if (p.subject_token_type !== 'jwt') {
       throw new InvalidRequest('subject_token_type must be jwt');
     }
-    if (p.audience !== undefined && p.audience !== 'tapkey_api') {
-      throw new InvalidRequest('audience, when present, must be tapkey_api');
+    // Tapkey documents audience as optional, but its endpoint refuses an
+    // exchange without it (issue 8): the stand-in is as strict as the server.
+    if (p.audience !== 'tapkey_api') {
+      throw new InvalidRequest('audience is required and must be tapkey_api');
     }
     if (p.requested_token_type !== undefined && p.requested_token_type !== 'access_token') {
       throw new InvalidRequest('requested_token_type, when present, must be access_token');

@@ -1,4 +1,4 @@
-package framework
+package localnode
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 // deleted, and owned objects are garbage collected.
 var DefaultControllers = []string{"deployment", "replicaset", "namespace", "garbagecollector", "serviceaccount-token"}
 
-// Options configure Start.
+// Options configure StartControlPlane.
 type Options struct {
 	// AssetsDir holds etcd, kube-apiserver and kube-controller-manager;
 	// AssetsDir() when empty.
@@ -30,10 +30,22 @@ type Options struct {
 	// Controllers passed to kube-controller-manager; DefaultControllers when
 	// empty.
 	Controllers []string
+	// Address is where kube-apiserver listens and what its serving
+	// certificate names; 127.0.0.1 when empty. The node listens on the
+	// bridge address so that pods (the webhook's) can reach it.
+	Address string
+	// APIServerArgs are set on kube-apiserver on top of envtest's defaults.
+	APIServerArgs map[string][]string
+	// ServiceAccountAdmission turns on the ServiceAccount admission plugin
+	// envtest disables, so pods get their token volume as on a real cluster.
+	ServiceAccountAdmission bool
 }
 
 // Cluster is a running control plane.
 type Cluster struct {
+	// CAFile holds the CA of the API server's serving certificate, which
+	// kube-controller-manager publishes to pods as kube-root-ca.crt.
+	CAFile string
 	// Config is an admin (system:masters) client config.
 	Config *rest.Config
 	// Kubeconfig is the path of the admin kubeconfig file.
@@ -49,10 +61,10 @@ type Cluster struct {
 	stopErrors []error
 }
 
-// Start launches etcd and kube-apiserver through envtest, writes an admin
-// kubeconfig, then starts kube-controller-manager against it and waits until
-// it is healthy enough to have started its controllers.
-func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
+// StartControlPlane launches etcd and kube-apiserver through envtest, writes
+// an admin kubeconfig, then starts kube-controller-manager against it and
+// waits until it is healthy enough to have started its controllers.
+func StartControlPlane(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if opts.AssetsDir == "" {
 		if opts.AssetsDir, err = AssetsDir(); err != nil {
 			return nil, err
@@ -78,8 +90,23 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		ControlPlaneStartTimeout: 2 * time.Minute,
 		ControlPlaneStopTimeout:  30 * time.Second,
 	}
-	// envtest disables the ServiceAccount admission plugin; keep it that way
-	// so pods need no token Secret (there is no kubelet to mount it anyway).
+	api := &envtest.APIServer{}
+	if opts.Address != "" {
+		port, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		api.SecureServing.ListenAddr = envtest.ListenAddr{Address: opts.Address, Port: fmt.Sprint(port)}
+	}
+	for k, v := range opts.APIServerArgs {
+		api.Configure().Set(k, v...)
+	}
+	// envtest disables the ServiceAccount admission plugin, which suits a
+	// control plane without a kubelet: pods need no token.
+	if opts.ServiceAccountAdmission {
+		api.Configure().Disable("disable-admission-plugins")
+	}
+	c.env.ControlPlane.APIServer = api
 	if _, err := c.env.Start(); err != nil {
 		return nil, fmt.Errorf("starting etcd and kube-apiserver from %s: %w", opts.AssetsDir, err)
 	}
@@ -95,6 +122,10 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	c.Kubeconfig = filepath.Join(c.Dir, "kubeconfig")
 	if err := os.WriteFile(c.Kubeconfig, kc, 0o600); err != nil {
 		return nil, fmt.Errorf("writing kubeconfig: %w", err)
+	}
+	c.CAFile = filepath.Join(c.Dir, "apiserver-ca.crt")
+	if err := os.WriteFile(c.CAFile, c.env.ControlPlane.APIServer.SecureServing.CA, 0o644); err != nil {
+		return nil, fmt.Errorf("writing the API server CA: %w", err)
 	}
 	if err := c.startControllerManager(ctx, opts); err != nil {
 		return nil, err
@@ -134,6 +165,7 @@ func (c *Cluster) startControllerManager(ctx context.Context, opts Options) erro
 		// the default sync backoff.
 		"--concurrent-replicaset-syncs=5",
 		"--concurrent-deployment-syncs=5",
+		"--root-ca-file=" + c.CAFile,
 		"-v=1",
 	}
 	p, err := StartProcess("kube-controller-manager", filepath.Join(opts.AssetsDir, "kube-controller-manager"), args, nil, filepath.Join(c.Dir, "kube-controller-manager.log"))
