@@ -9,17 +9,18 @@ import (
 )
 
 // FetchFunc obtains a new token while the caller holds lease. shared is the
-// store's newest token for the subject, possibly expired, with RefreshToken
-// set to the store's current refresh token; it is nil when the store has
-// neither. A CIBA fetch records its authorization with
-// lease.PutPendingCIBA, and first looks for one left by a holder that died
-// (Store.PendingCIBA), so that it polls instead of prompting again.
+// store's newest token for the subject, possibly expired, or nil. A CIBA
+// fetch records its authorization with lease.PutPendingCIBA, and first looks
+// for one left by a holder that died (Store.PendingCIBA), so that it polls
+// instead of prompting again. A refresh-token grant runs Chain.Refresh,
+// which writes the rotated refresh token before it returns.
 type FetchFunc func(ctx context.Context, lease *Lease, shared *oauth.Token) (*oauth.Token, error)
 
 // Filled is the outcome of Fill.
 type Filled struct {
 	// Token is usable: read from the store or fetched by this call. A token
-	// read from the store has no RefreshToken.
+	// read from the store has no RefreshToken: refresh tokens live in their
+	// own entry (Chain).
 	Token *oauth.Token
 	// Fence is the fence Token was written under (or fetched with).
 	Fence int64
@@ -27,11 +28,9 @@ type Filled struct {
 	// returns to retry a failed publish: the fence decides the write.
 	Lease *Lease
 	// PublishErr is set when this call fetched a token but could not write
-	// it to the store. Token is still good to use. When Token carries a
-	// refresh token and PublishErr matches ErrUnavailable, that rotated
-	// refresh token exists only in the caller's hands: keep it, and publish
-	// it with Lease.PutRefreshToken once the store is back. ErrStale means a
-	// newer lease has already written a newer result.
+	// it to the store. Token is still good to use; the other replicas fetch
+	// their own or wait for the next holder. ErrStale means a newer lease has
+	// already written a newer result.
 	PublishErr error
 }
 
@@ -93,36 +92,15 @@ func (s *Store) fillLocked(ctx context.Context, lease *Lease, usable func(*oauth
 	if tok != nil && usable(tok) {
 		return &Filled{Token: tok, Fence: fence}, nil
 	}
-	rt, _, err := s.RefreshToken(ctx, lease.subject)
-	if err != nil {
-		return nil, err
-	}
-	shared := tok
-	if rt != "" {
-		if shared == nil {
-			shared = &oauth.Token{}
-		}
-		shared.RefreshToken = rt
-	}
-
 	stop := s.keepAlive(ctx, lease)
-	got, err := fetch(ctx, lease, shared)
+	got, err := fetch(ctx, lease, tok)
 	stop()
 	if err != nil {
 		return nil, err
 	}
-	res := &Filled{Token: got, Fence: lease.fence, Lease: lease}
-	// The refresh token first: once the new access token is visible,
-	// another replica may decide to refresh, and it must find the refresh
-	// token the server now expects.
-	if got.RefreshToken != "" && got.RefreshToken != rt {
-		if err := lease.PutRefreshToken(ctx, got.RefreshToken); err != nil {
-			res.PublishErr = err
-			return res, nil
-		}
-	}
-	res.PublishErr = lease.PutToken(ctx, got)
-	return res, nil
+	// A rotated refresh token is already written (Chain.Refresh does it
+	// before it returns), so the access token may become visible now.
+	return &Filled{Token: got, Fence: lease.fence, Lease: lease, PublishErr: lease.PutToken(ctx, got)}, nil
 }
 
 // keepAlive extends the lease every third of its TTL until stop is called,

@@ -20,6 +20,7 @@ type counters struct {
 	hits   map[Kind]int
 	misses map[Kind]int
 	errs   map[string]int
+	calls  map[string]int
 	waits  int
 	stale  map[Kind]int
 	// waited is signalled on every LockWait, for tests that hold a fetch
@@ -28,7 +29,13 @@ type counters struct {
 }
 
 func newCounters() *counters {
-	return &counters{hits: map[Kind]int{}, misses: map[Kind]int{}, errs: map[string]int{}, stale: map[Kind]int{}, waited: make(chan struct{}, 1024)}
+	return &counters{hits: map[Kind]int{}, misses: map[Kind]int{}, errs: map[string]int{}, calls: map[string]int{}, stale: map[Kind]int{}, waited: make(chan struct{}, 1024)}
+}
+
+func (c *counters) Call(op string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls[op]++
 }
 
 func (c *counters) Lookup(k Kind, hit bool) {
@@ -116,3 +123,12 @@ func pair(t *testing.T, srv *redistest.Server, edit func(o *Options)) (a, b *rep
 
 // short makes locks expire quickly, for tests that need a lock to lapse.
 func short(o *Options) { o.Timeout = 100 * time.Millisecond; o.LockTTL = 300 * time.Millisecond }
+
+// refreshOf reads the subject's refresh token, "" when there is none.
+func refreshOf(ctx context.Context, s *Store, subject string) (string, int64, error) {
+	st, fence, err := s.Refresh(ctx, subject)
+	if err != nil || st == nil {
+		return "", fence, err
+	}
+	return st.Token, fence, nil
+}

@@ -45,6 +45,21 @@ const (
 	// while another replica holds the lock. Polls start faster and back off
 	// to it.
 	DefaultPollInterval = 100 * time.Millisecond
+	// DefaultClaimTTL bounds how long the other replicas wait for a holder
+	// that may hold the newest refresh token without having written it (it
+	// sent the old one and was cut off from the store, or the store lost
+	// its data). Past it they go on with the newest refresh token the store
+	// has: if that holder died with the only good one, the grant needs a new
+	// consent whatever they do. It is far longer than a token call.
+	DefaultClaimTTL = 2 * time.Minute
+	// DefaultSettle is how long a replica that finds the store lost its
+	// data waits before it refreshes, so that replicas holding a refresh
+	// token the store no longer has write it back first.
+	DefaultSettle = 2 * time.Second
+	// DefaultWriteBackInterval paces a replica's retries of a refresh token
+	// it could not write; far below DefaultSettle, so that after a data loss
+	// it is written back before the others go on.
+	DefaultWriteBackInterval = 250 * time.Millisecond
 )
 
 // Options configures a Store. Addr, Keyring and Scope are required.
@@ -73,6 +88,12 @@ type Options struct {
 	// PollInterval caps the backoff of a replica waiting for the lock
 	// holder's result. Default DefaultPollInterval.
 	PollInterval time.Duration
+	// ClaimTTL, Settle and WriteBackInterval pace a rotating refresh token
+	// across faults (see Chain). Defaults DefaultClaimTTL, DefaultSettle,
+	// DefaultWriteBackInterval.
+	ClaimTTL          time.Duration
+	Settle            time.Duration
+	WriteBackInterval time.Duration
 	// Logger receives one line per change of reachability. Default no-op.
 	Logger *zap.Logger
 	// Metrics receives counters. Default no-op.
@@ -88,6 +109,9 @@ type Options struct {
 // Metrics receives the store's counters. Implementations must be safe for
 // concurrent use and must not block.
 type Metrics interface {
+	// Call counts one round trip to the server, whatever its outcome; op
+	// is a fixed name such as "get" or "lock".
+	Call(op string)
 	// Lookup counts a read of kind that found an entry (hit) or none.
 	Lookup(kind Kind, hit bool)
 	// Error counts a failed store call; op is a fixed name such as "get".
@@ -102,6 +126,7 @@ type Metrics interface {
 
 type nopMetrics struct{}
 
+func (nopMetrics) Call(string)       {}
 func (nopMetrics) Lookup(Kind, bool) {}
 func (nopMetrics) Error(string)      {}
 func (nopMetrics) LockWait()         {}
@@ -175,6 +200,9 @@ func New(o Options) (*Store, error) {
 		{"LockTTL", &o.LockTTL, DefaultLockTTL},
 		{"RefreshTokenTTL", &o.RefreshTokenTTL, DefaultRefreshTokenTTL},
 		{"PollInterval", &o.PollInterval, DefaultPollInterval},
+		{"ClaimTTL", &o.ClaimTTL, DefaultClaimTTL},
+		{"Settle", &o.Settle, DefaultSettle},
+		{"WriteBackInterval", &o.WriteBackInterval, DefaultWriteBackInterval},
 	} {
 		if *d.v < 0 {
 			return nil, fmt.Errorf("sharedcache: Options.%s must not be negative, got %s", d.name, *d.v)
@@ -257,6 +285,7 @@ func (s *Store) Up() bool { return !s.down.Load() }
 func (s *Store) do(parent context.Context, op string, f func(ctx context.Context) error) error {
 	ctx, cancel := context.WithTimeout(parent, s.o.Timeout)
 	defer cancel()
+	s.o.Metrics.Call(op)
 	err := f(ctx)
 	if err == nil || errors.Is(err, redis.Nil) {
 		s.setDown(false, nil)

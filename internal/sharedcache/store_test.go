@@ -42,7 +42,7 @@ func TestIsolationBetweenBindings(t *testing.T) {
 			if err := la.PutToken(ctx, token("access-of-A", time.Hour)); err != nil {
 				t.Fatal(err)
 			}
-			if err := la.PutRefreshToken(ctx, "refresh-of-A"); err != nil {
+			if err := la.PutRefresh(ctx, RefreshState{Token: "refresh-of-A"}); err != nil {
 				t.Fatal(err)
 			}
 			// B's lock on the same subject is its own.
@@ -52,7 +52,7 @@ func TestIsolationBetweenBindings(t *testing.T) {
 			if tok, _, err := b.Token(ctx, phone); err != nil || tok != nil {
 				t.Fatalf("B read A's token: %v, %v", tok, err)
 			}
-			if rt, _, err := b.RefreshToken(ctx, phone); err != nil || rt != "" {
+			if rt, _, err := refreshOf(ctx, b.Store, phone); err != nil || rt != "" {
 				t.Fatalf("B read A's refresh token: %q, %v", rt, err)
 			}
 
@@ -236,7 +236,7 @@ func TestRefreshTokenRotationAcrossAStoreRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := older.PutRefreshToken(ctx, "rt-1"); err != nil {
+	if err := older.PutRefresh(ctx, RefreshState{Token: "rt-1"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := older.Release(ctx); err != nil {
@@ -247,7 +247,7 @@ func TestRefreshTokenRotationAcrossAStoreRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Stop()
-	err = lease.PutRefreshToken(ctx, "rt-2")
+	err = lease.PutRefresh(ctx, RefreshState{Token: "rt-2"})
 	var se *StoreError
 	if !errors.Is(err, ErrUnavailable) || !errors.As(err, &se) || se.Op != "put" {
 		t.Fatalf("write with the store down: %v, want a StoreError matching ErrUnavailable", err)
@@ -257,11 +257,11 @@ func TestRefreshTokenRotationAcrossAStoreRestart(t *testing.T) {
 	}
 
 	srv.Restart()
-	eventually(t, "write-back after the restart", func() bool { return lease.PutRefreshToken(ctx, "rt-2") == nil })
-	if err := older.PutRefreshToken(ctx, "rt-1"); !errors.Is(err, ErrStale) {
+	eventually(t, "write-back after the restart", func() bool { return lease.PutRefresh(ctx, RefreshState{Token: "rt-2"}) == nil })
+	if err := older.PutRefresh(ctx, RefreshState{Token: "rt-1"}); !errors.Is(err, ErrStale) {
 		t.Fatalf("an older lease's write-back: %v, want ErrStale", err)
 	}
-	rt, fence, err := b.RefreshToken(ctx, "")
+	rt, fence, err := refreshOf(ctx, b.Store, "")
 	if err != nil || rt != "rt-2" || fence != lease.Fence() {
 		t.Fatalf("after the restart the store holds %q (fence %d), %v", rt, fence, err)
 	}

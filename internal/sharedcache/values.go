@@ -74,30 +74,60 @@ func (l *Lease) PutToken(ctx context.Context, tok *oauth.Token) error {
 	return l.put(ctx, KindToken, plain, ttl)
 }
 
-// RefreshToken returns the subject's current shared refresh token and the
-// fence it was written under, or "" when there is none.
-func (s *Store) RefreshToken(ctx context.Context, subject string) (string, int64, error) {
-	f, _, err := s.read(ctx, KindRefreshToken, subject, nil)
-	if err != nil || f == nil {
-		return "", 0, err
-	}
-	return string(f.plain), f.fence, nil
+// RefreshState is a subject's entry of KindRefreshToken: the current
+// refresh token of a grant, and who is using it right now.
+type RefreshState struct {
+	// Token is the refresh token the server expects next.
+	Token string `json:"t"`
+	// Origin names the consent Token descends from: opaque to the store
+	// (the sidecar uses a hash of the refresh token in its Secret), so that
+	// a new consent put into the Secret can be told from an older chain.
+	Origin string `json:"o,omitempty"`
+	// Claim is the fence of a holder that has sent Token to the token
+	// endpoint and not yet written back what it got; 0 when nobody has.
+	// Until ClaimExpiry, nobody else may send Token: the server may already
+	// have retired it, and servers with reuse detection revoke the whole
+	// grant when a retired refresh token comes back.
+	Claim       int64     `json:"c,omitempty"`
+	ClaimExpiry time.Time `json:"ce,omitzero"`
 }
 
-// PutRefreshToken makes rt the subject's current refresh token. A holder
-// that received a rotated refresh token calls it before the token is used
-// or handed to anyone, so that no replica refreshes with the one the server
-// has just retired. It returns ErrStale when a newer lease has written one.
+// claimedBy reports whether another holder than fence has a claim on the
+// entry at now.
+func (r *RefreshState) claimedBy(fence int64, now time.Time) bool {
+	return r.Claim != 0 && r.Claim != fence && now.Before(r.ClaimExpiry)
+}
+
+// Refresh returns the subject's refresh-token entry and the fence it was
+// written under, or nil when there is none.
+func (s *Store) Refresh(ctx context.Context, subject string) (*RefreshState, int64, error) {
+	f, _, err := s.read(ctx, KindRefreshToken, subject, nil)
+	if err != nil || f == nil {
+		return nil, 0, err
+	}
+	var r RefreshState
+	if err := json.Unmarshal(f.plain, &r); err != nil {
+		return nil, 0, fmt.Errorf("sharedcache: decoding a refresh-token entry: %w", err)
+	}
+	return &r, f.fence, nil
+}
+
+// PutRefresh writes r as the subject's refresh-token entry. It returns
+// ErrStale when a newer lease has written one.
 //
-// When it fails with ErrUnavailable the rotated token exists only in the
-// caller's memory: the caller keeps it and calls PutRefreshToken again on
-// the same lease once the store is back (the fence, not the lock, decides
-// the write, so the lock need not be held any more).
-func (l *Lease) PutRefreshToken(ctx context.Context, rt string) error {
-	if rt == "" {
+// When it fails with ErrUnavailable, what the caller meant to write exists
+// only in its memory: it keeps it and writes it again under the same fence
+// once the store is back (Chain does). The fence, not the lock, decides the
+// write, so the lock need not be held any more.
+func (l *Lease) PutRefresh(ctx context.Context, r RefreshState) error {
+	if r.Token == "" {
 		return errors.New("sharedcache: refusing to share an empty refresh token")
 	}
-	return l.put(ctx, KindRefreshToken, []byte(rt), l.s.o.RefreshTokenTTL)
+	plain, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("sharedcache: encoding a refresh-token entry: %w", err)
+	}
+	return l.put(ctx, KindRefreshToken, plain, l.s.o.RefreshTokenTTL)
 }
 
 // PendingCIBA is a CIBA authorization in progress: another replica polls

@@ -205,3 +205,121 @@ func (s *Server) makeCerts() error {
 	}
 	return nil
 }
+
+// Proxy is a TCP pipe in front of the server, so that a test can cut one
+// client off the store (a network partition, or a store that stalls) while
+// the others still reach it and the data stays. It forwards bytes only; it
+// knows nothing of the Redis protocol.
+type Proxy struct {
+	Addr string
+
+	t      testing.TB
+	target string
+	ln     net.Listener
+
+	mu    sync.Mutex
+	mode  proxyMode
+	conns map[net.Conn]struct{}
+}
+
+type proxyMode int
+
+const (
+	proxyOpen proxyMode = iota
+	// proxyCut closes every connection and refuses new ones at once, as a
+	// dead store does.
+	proxyCut
+	// proxyStalled accepts connections and never forwards, as a store that
+	// hangs does.
+	proxyStalled
+)
+
+// Proxy starts a pipe to the server on a free loopback port; it is closed
+// when the test ends.
+func (s *Server) Proxy(t testing.TB) *Proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("redistest: proxy: %v", err)
+	}
+	p := &Proxy{Addr: ln.Addr().String(), t: t, target: s.Addr, ln: ln, conns: map[net.Conn]struct{}{}}
+	go p.serve()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		p.closeAll()
+	})
+	return p
+}
+
+// Cut drops every connection and refuses new ones until Restore.
+func (p *Proxy) Cut() { p.set(proxyCut) }
+
+// Stall keeps connections open but forwards nothing until Restore.
+func (p *Proxy) Stall() { p.set(proxyStalled) }
+
+// Restore forwards again.
+func (p *Proxy) Restore() { p.set(proxyOpen) }
+
+func (p *Proxy) set(m proxyMode) {
+	p.mu.Lock()
+	p.mode = m
+	p.mu.Unlock()
+	// Connections of the previous mode end: a stalled one must not hang
+	// its client after Restore.
+	p.closeAll()
+}
+
+func (p *Proxy) closeAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		_ = c.Close()
+	}
+	clear(p.conns)
+}
+
+func (p *Proxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		mode := p.mode
+		if mode != proxyCut {
+			p.conns[c] = struct{}{}
+		}
+		p.mu.Unlock()
+		switch mode {
+		case proxyCut:
+			_ = c.Close()
+		case proxyStalled:
+			// Held open and unread until the next mode change.
+		default:
+			go p.pipe(c)
+		}
+	}
+}
+
+func (p *Proxy) pipe(c net.Conn) {
+	up, err := net.Dial("tcp", p.target)
+	if err != nil {
+		_ = c.Close()
+		return
+	}
+	p.mu.Lock()
+	if p.mode != proxyOpen {
+		p.mu.Unlock()
+		_ = c.Close()
+		_ = up.Close()
+		return
+	}
+	p.conns[up] = struct{}{}
+	p.mu.Unlock()
+	go func() {
+		_, _ = io.Copy(up, c)
+		_ = up.Close()
+	}()
+	_, _ = io.Copy(c, up)
+	_ = c.Close()
+}
