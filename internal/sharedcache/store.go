@@ -272,6 +272,10 @@ func (s *Store) SetKeyring(kr *Keyring) error {
 
 func (s *Store) keyring() *Keyring { return s.kr.Load() }
 
+// KeyIDs returns the ids of the keys in use, current first (see
+// Keyring.KeyIDs).
+func (s *Store) KeyIDs() []string { return s.keyring().KeyIDs() }
+
 // Close releases the connections.
 func (s *Store) Close() error {
 	return s.rdb.Close()

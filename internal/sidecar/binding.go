@@ -41,6 +41,9 @@ type binding struct {
 
 	client *oauth.Client
 	tokens *refresher.Cache
+	// shared is the second cache level behind tokens, nil without
+	// sharedCache; kept here for key reloads and shutdown.
+	shared *sharedLevel
 	taap   *pop.Builder
 	dpop   *signing.DPoPProver
 	mac    signing.MACSigner
@@ -81,12 +84,6 @@ type rotatedRT struct {
 func newBinding(cfg *config.Binding, env bindingEnv) (*binding, error) {
 	b := &binding{cfg: cfg, log: env.log.With(zap.String("binding", cfg.Name)), files: newFileStore(),
 		metrics: env.metrics.forBinding(cfg.Name), now: env.now, bodies: env.bodies}
-	if cfg.SharedCache != nil {
-		// The store exists (internal/sharedcache) but the refresher does
-		// not use it yet; a config that asks for it must not be ignored
-		// silently.
-		b.log.Warn("sharedCache is configured but this build does not use it yet: tokens stay local to this sidecar (docs/scaling.md)")
-	}
 	var err error
 	if b.upstream, err = url.Parse(cfg.Upstream.URL); err != nil {
 		return nil, fmt.Errorf("upstream.url: %w", err)
@@ -172,6 +169,16 @@ func (b *binding) loadFiles() error {
 	if o := c.OAuth1; o != nil {
 		fs = append(fs, f{"oauth1.consumerKeyFile", o.ConsumerKeyFile}, f{"oauth1.consumerSecretFile", o.ConsumerSecretFile},
 			f{"oauth1.tokenFile", o.TokenFile}, f{"oauth1.tokenSecretFile", o.TokenSecretFile})
+	}
+	if sc := c.SharedCache; sc != nil {
+		// Watched so that a rotated key reloads the keyring; the previous
+		// keys are optional Secret keys.
+		fs = append(fs, f{"sharedCache.encryption.keyFile", sc.Encryption.KeyFile})
+		for _, p := range sc.Encryption.PreviousKeyFiles {
+			if err := b.files.addOptional(p); err != nil {
+				return fmt.Errorf("sharedCache.encryption.previousKeyFiles: %w", err)
+			}
+		}
 	}
 	for _, x := range fs {
 		if err := b.files.add(x.field, x.path); err != nil {
@@ -284,6 +291,14 @@ func (b *binding) reload(changed []string) {
 		} else {
 			b.metrics.reload("success")
 			b.log.Info("oauth1 credentials reloaded")
+		}
+	}
+	if b.shared != nil {
+		if did, err := b.shared.reload(set); err != nil {
+			b.metrics.reload("error")
+			b.log.Error("shared cache key reload failed; keeping the previous keys", zap.Error(err))
+		} else if did {
+			b.metrics.reload("success")
 		}
 	}
 	if set[c.ClientAuth.ClientIDFile] || set[c.ClientAuth.ClientSecretFile] {

@@ -191,6 +191,9 @@ func (s *Server) Run(ctx context.Context) error {
 		if b.tokens != nil {
 			b.tokens.Close()
 		}
+		if b.shared != nil {
+			b.shared.close()
+		}
 	}
 	s.log.Info("sidecar stopped")
 	return runErr

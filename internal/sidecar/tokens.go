@@ -21,6 +21,7 @@ import (
 	"github.com/oauth-injector/oauth-injector/internal/oauth"
 	"github.com/oauth-injector/oauth-injector/internal/pop"
 	"github.com/oauth-injector/oauth-injector/internal/refresher"
+	"github.com/oauth-injector/oauth-injector/internal/sharedcache"
 )
 
 // ciba fetches include the subscriber's approval, which takes minutes, so
@@ -81,8 +82,18 @@ func (b *binding) newTokenSource() error {
 		ro.MaxSubjects = g.TokenExchange.SubjectToken.Mint.CacheSize
 		b.clientLevel = false
 	}
+	if c.SharedCache != nil {
+		if b.shared, err = b.newSharedLevel(); err != nil {
+			return err
+		}
+		b.shareGrant()
+		ro.Shared = b.shared
+	}
 	if b.tokens, err = refresher.New(ro); err != nil {
 		return err
+	}
+	if b.shared != nil {
+		b.shared.current = b.tokens.Current
 	}
 	if c.Grant.CIBA != nil {
 		b.metrics.pendingAuthorizations(b.tokens.Pending)
@@ -124,14 +135,7 @@ func (b *binding) fetch(ctx context.Context, subject string, prev *oauth.Token) 
 	case config.GrantRefreshToken:
 		return b.fetchRefresh(ctx, g)
 	case config.GrantCIBA:
-		return b.client.CIBA(ctx, oauth.CIBARequest{
-			AuthorizeURL:    g.CIBA.AuthorizeURL,
-			LoginHint:       subject,
-			LoginHintFormat: oauth.LoginHintFormat(g.CIBA.LoginHintFormat),
-			Purpose:         g.CIBA.Purpose,
-			Scopes:          g.Scopes,
-			ExtraParams:     g.CIBA.ExtraParams,
-		})
+		return b.client.CIBA(ctx, b.cibaRequest(subject))
 	case config.GrantTokenExchange:
 		st, err := b.subjectToken(subject)
 		if err != nil {
@@ -149,6 +153,37 @@ func (b *binding) fetch(ctx context.Context, subject string, prev *oauth.Token) 
 		})
 	}
 	return nil, fmt.Errorf("grant.type %q has no token source", g.Type)
+}
+
+func (b *binding) cibaRequest(subject string) oauth.CIBARequest {
+	g := b.cfg.Grant
+	return oauth.CIBARequest{
+		AuthorizeURL:    g.CIBA.AuthorizeURL,
+		LoginHint:       subject,
+		LoginHintFormat: oauth.LoginHintFormat(g.CIBA.LoginHintFormat),
+		Purpose:         g.CIBA.Purpose,
+		Scopes:          g.Scopes,
+		ExtraParams:     g.CIBA.ExtraParams,
+	}
+}
+
+// shareGrant gives the shared level what the binding's grant needs beyond
+// "fetch and publish".
+func (b *binding) shareGrant() {
+	g := b.cfg.Grant
+	switch {
+	case g.RefreshToken != nil:
+		b.shared.chain = b.shared.store.NewChain("")
+		b.shared.boot = func() sharedcache.Bootstrap {
+			rt := b.files.text(g.RefreshToken.File)
+			return sharedcache.Bootstrap{Token: rt, Origin: origin(rt)}
+		}
+		b.shared.refresh = func(ctx context.Context, rt string) (*oauth.Token, error) {
+			return b.client.Refresh(ctx, rt, g.Scopes)
+		}
+	case g.CIBA != nil:
+		b.shared.ciba = &cibaShare{client: b.client, request: b.cibaRequest, log: b.log}
+	}
 }
 
 // fetchRefresh uses the newest refresh token we know. A server that rotates
