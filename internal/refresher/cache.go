@@ -264,7 +264,12 @@ func (c *Cache) storeLocked(e *entry, cl *call, tok *oauth.Token, until, now tim
 	subjectFailures := e.failures
 	e.tok, e.until, e.invalid = tok, until, false
 	e.failures, e.retryAt, e.lastErr, e.failCode = 0, time.Time{}, nil, ""
-	e.floorAt = cl.start.Add(c.o.MinInterval)
+	if ev.Source != SourceShared {
+		// The floor bounds token calls; a shared answer made none, and
+		// holding back the next fetch after it would only leave callers
+		// without a token once the shared one ends.
+		e.floorAt = cl.start.Add(c.o.MinInterval)
+	}
 	e.refreshAt, e.refreshes = refreshPoint(scheduled(tok, until), now, c.o.Before, c.o.Jitter, r)
 	e.hot.Store(&hotToken{tok: tok, refreshAt: e.refreshAt, refreshes: e.refreshes})
 	cl.tok = tok

@@ -210,3 +210,23 @@ func TestCurrent(t *testing.T) {
 		t.Fatal("Current returned an expired token")
 	}
 }
+
+// MinInterval bounds token calls. A token taken from the shared level cost
+// none, so it must not hold back this replica's own fetch when that token
+// comes due, or callers would be left without one.
+func TestSharedLevelAnswersDoNotRaiseTheFloor(t *testing.T) {
+	shared := newFakeShared()
+	shared.tokens[""] = tokenFor("theirs", t0, 4*time.Second)
+	h := newHarness(t, Options{Shared: shared, MinInterval: time.Minute})
+	ctx := context.Background()
+	if r := recv(t, h.tokenAsync(ctx, "")); r.err != nil || r.tok.AccessToken != "theirs" {
+		t.Fatalf("%v, %v", r.tok, r.err)
+	}
+	h.event(t)
+	h.clock.Advance(5 * time.Second) // expired
+	ch := h.tokenAsync(ctx, "")
+	h.fetch.next(t).answer(tokenFor("mine", h.clock.Now(), time.Hour), nil)
+	if r := recv(t, ch); r.err != nil || r.tok.AccessToken != "mine" {
+		t.Fatalf("after the shared token expired: %v, %v", r.tok, r.err)
+	}
+}
