@@ -3,7 +3,9 @@
 // workload. It owns what replicas must agree on: access tokens per subject,
 // the current refresh token of a rotating grant, and pending CIBA
 // authorizations, plus a cross-replica single-flight lock whose fencing
-// token keeps a stalled holder from overwriting a newer result.
+// token keeps a stalled holder from overwriting a newer result (Fill), and
+// the rules that keep a rotating refresh token from being sent twice
+// through store outages and data loss (Chain).
 //
 // Everything it writes is sealed with AES-256-GCM under the binding's
 // keyring and bound (AAD) to the store key it is written under. Store key
