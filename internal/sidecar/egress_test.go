@@ -246,7 +246,9 @@ func TestEgressProxy(t *testing.T) {
 			})
 			core, logs := observer.New(zap.DebugLevel)
 			sc := startSidecarLogged(t, cfg, zap.New(core))
-			resp, body := get(t, sc.url+"/v1/x", nil)
+			// The app's own Proxy-Authorization must reach no destination
+			// (both fail the test if they see one).
+			resp, body := get(t, sc.url+"/v1/x", map[string]string{"Proxy-Authorization": "Basic YXBwOmFwcA=="})
 			if resp.StatusCode != tc.wantStatus {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.wantStatus, body)
 			}
