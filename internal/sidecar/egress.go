@@ -45,8 +45,11 @@ func (b *binding) route(dest string, px *config.Proxy, tr *http.Transport) (http
 		creds = func() (string, string) { return b.files.text(px.UsernameFile), b.files.text(px.PasswordFile) }
 	}
 	r, err := egress.New(px, dest+".proxy", creds)
-	if err != nil || r == nil {
-		return tr, err
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return tr, nil
 	}
 	if r.Direct() {
 		b.log.Warn("proxy.fromEnvironment is set but neither HTTPS_PROXY nor HTTP_PROXY is: connecting directly", zap.String("destination", dest))
