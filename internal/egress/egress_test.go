@@ -214,3 +214,37 @@ func TestRouteThroughProxy(t *testing.T) {
 }
 
 func static(u, p string) Credentials { return func() (string, string) { return u, p } }
+
+// TestCredentialsReadPerTunnel: the credentials are asked for on every new
+// tunnel, so a rotated Secret applies without rebuilding the transport.
+func TestCredentialsReadPerTunnel(t *testing.T) {
+	ca := testutil.NewCA(t, "egress test CA")
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Server(t, "api.test").TLS}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	u, _ := url.Parse(srv.URL)
+	px := testutil.NewConnectProxy(t, testutil.ProxyOptions{Username: "alice", Password: "rotated-pw", Resolve: map[string]string{"api.test": "127.0.0.1"}})
+	var pass atomic.Pointer[string]
+	old := "old-pw"
+	pass.Store(&old)
+	r, err := New(&config.Proxy{URL: px.URL}, "upstream.proxy", func() (string, string) { return "alice", *pass.Load() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Transport: r.Apply(&http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}})}
+	target := "https://api.test:" + u.Port() + "/"
+	if _, err := c.Get(target); err == nil || !strings.Contains(err.Error(), "407") {
+		t.Fatalf("with the old password: %v, want a 407 error", err)
+	}
+	rotated := "rotated-pw"
+	pass.Store(&rotated)
+	resp, err := c.Get(target)
+	if err != nil {
+		t.Fatalf("after rotation: %v", err)
+	}
+	resp.Body.Close()
+	if px.Refused() != 1 || len(px.Tunnels()) != 1 {
+		t.Errorf("refused %d, tunnels %v; want one refusal, then one tunnel", px.Refused(), px.Tunnels())
+	}
+}

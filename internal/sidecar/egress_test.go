@@ -78,6 +78,9 @@ func newEgressWorld(t *testing.T, mtls bool) *egressWorld {
 		if r.Header.Get("Proxy-Authorization") != "" {
 			t.Errorf("Proxy-Authorization reached the upstream")
 		}
+		if r.TLS != nil && r.ProtoMajor != 2 {
+			t.Errorf("upstream reached over %s; want HTTP/2 inside the tunnel as without a proxy", r.Proto)
+		}
 		if r.Header.Get("Authorization") != "Bearer AT-egress" {
 			rw.WriteHeader(http.StatusUnauthorized)
 			return
@@ -85,6 +88,7 @@ func newEgressWorld(t *testing.T, mtls bool) *egressWorld {
 		_, _ = io.WriteString(rw, "api ok")
 	})
 	w.api = httptest.NewUnstartedServer(api)
+	w.api.EnableHTTP2 = true
 	w.api.TLS = &tls.Config{Certificates: []tls.Certificate{w.ca.Server(t, "api.test", "127.0.0.1", "0.0.0.0").TLS}}
 	w.api.StartTLS()
 	t.Cleanup(w.api.Close)
