@@ -171,6 +171,16 @@ func TestCRDValidation(t *testing.T) {
 		{name: "refresh.maxCallsPerSecond too high", patch: m("refresh", m("maxCallsPerSecond", 1001)), want: "spec.refresh.maxCallsPerSecond"},
 		{name: "refresh tuned ok", patch: m("refresh", map[string]any{"before": "1m", "expirySkew": "5s", "minInterval": "2s", "maxCallsPerSecond": 50})},
 		{name: "secret key may not start with ..", patch: m("clientAuth", m("secretRef", m("clientIDKey", "..data"))), want: "spec.clientAuth.secretRef.clientIDKey"},
+		{name: "upstream proxy with credentials ok", patch: m("upstream", m("proxy", map[string]any{"url": "http://proxy.corp.example:3128", "credentialsSecretRef": m("name", "corp-proxy")}))},
+		{name: "token endpoint proxy from environment ok", patch: m("tokenEndpoint", m("proxy", m("fromEnvironment", true)))},
+		{name: "proxy url with a trailing slash ok", patch: m("tokenEndpoint", m("proxy", m("url", "http://10.0.0.1:8080/")))},
+		{name: "proxy needs url or fromEnvironment", patch: m("upstream", m("proxy", map[string]any{})), want: "proxy: set exactly one of url or fromEnvironment: true"},
+		{name: "proxy fromEnvironment false alone", patch: m("upstream", m("proxy", m("fromEnvironment", false))), want: "proxy: set exactly one of url or fromEnvironment: true"},
+		{name: "proxy url and fromEnvironment", patch: m("tokenEndpoint", m("proxy", map[string]any{"url": "http://p:3128", "fromEnvironment": true})), want: "proxy: set exactly one of url or fromEnvironment: true"},
+		{name: "https proxy refused", patch: m("upstream", m("proxy", m("url", "https://proxy.corp.example"))), want: "proxy.url: must start with http://"},
+		{name: "proxy url with credentials refused", patch: m("upstream", m("proxy", m("url", "http://user:pw@proxy:3128"))), want: "proxy.url: must not embed credentials; use proxy.credentialsSecretRef"},
+		{name: "proxy url with a path refused", patch: m("tokenEndpoint", m("proxy", m("url", "http://proxy:3128/pac"))), want: "proxy.url: must be http://host[:port] without a path, query or fragment"},
+		{name: "proxy credentials secret name", patch: m("upstream", m("proxy", map[string]any{"url": "http://p:3128", "credentialsSecretRef": m("name", "Bad_Name")})), want: "spec.upstream.proxy.credentialsSecretRef.name"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -207,6 +217,16 @@ func TestCRDDefaults(t *testing.T) {
 	}
 	if got := spec["tokenEndpoint"].(map[string]any)["method"]; got != "POST" {
 		t.Errorf("tokenEndpoint.method default = %v, want POST", got)
+	}
+
+	obj = decodeObject(t, baseBinding)
+	obj["spec"] = merge(obj["spec"].(map[string]any), m("upstream", m("proxy", map[string]any{"url": "http://p:3128", "credentialsSecretRef": m("name", "corp-proxy")})))
+	if errs := v.validate(obj); len(errs) > 0 {
+		t.Fatal(errs.ToAggregate())
+	}
+	pref := obj["spec"].(map[string]any)["upstream"].(map[string]any)["proxy"].(map[string]any)["credentialsSecretRef"].(map[string]any)
+	if pref["usernameKey"] != "username" || pref["passwordKey"] != "password" {
+		t.Errorf("proxy.credentialsSecretRef defaults = %v", pref)
 	}
 }
 

@@ -337,6 +337,10 @@ func (b *Binding) validate(p string, errs *fieldErrors) {
 		b.validateOAuth1(p+".oauth1", o, errs)
 	}
 	b.Refresh.validate(p+".refresh", errs)
+	b.Upstream.Proxy.validate(p+".upstream.proxy", errs)
+	if te := b.TokenEndpoint; te != nil {
+		te.Proxy.validate(p+".tokenEndpoint.proxy", errs)
+	}
 }
 
 func requireFile(errs *fieldErrors, path, v string) {

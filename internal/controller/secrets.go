@@ -89,6 +89,16 @@ func requirements(spec *v1alpha1.OAuthClientBindingSpec) ([]secretRequirement, e
 			return nil, err
 		}
 	}
+	for _, px := range proxies(spec) {
+		ref := px.proxy.CredentialsSecretRef
+		if ref == nil {
+			continue
+		}
+		user := or(ref.UsernameKey, defUsernameKey)
+		if err := add(px.field+".credentialsSecretRef", ref.Name, parseProxyCredentials(user), user, or(ref.PasswordKey, defPasswordKey)); err != nil {
+			return nil, err
+		}
+	}
 
 	if ca := spec.ClientAuth; ca != nil {
 		switch ca.Method {
@@ -288,6 +298,35 @@ func parseCABundle(key string) func(map[string][]byte) error {
 	return func(data map[string][]byte) error {
 		if !x509.NewCertPool().AppendCertsFromPEM(data[key]) {
 			return fmt.Errorf("key %q holds no PEM CERTIFICATE", key)
+		}
+		return nil
+	}
+}
+
+// specProxy is a proxy section and its spec path.
+type specProxy struct {
+	field string
+	proxy *v1alpha1.EgressProxy
+}
+
+// proxies lists the binding's proxy sections.
+func proxies(spec *v1alpha1.OAuthClientBindingSpec) []specProxy {
+	var out []specProxy
+	if p := spec.Upstream.Proxy; p != nil {
+		out = append(out, specProxy{"spec.upstream.proxy", p})
+	}
+	if te := spec.TokenEndpoint; te != nil && te.Proxy != nil {
+		out = append(out, specProxy{"spec.tokenEndpoint.proxy", te.Proxy})
+	}
+	return out
+}
+
+// parseProxyCredentials refuses a username the sidecar could not send: the
+// Basic scheme (RFC 7617 §2) splits user-id and password at the first ':'.
+func parseProxyCredentials(userKey string) func(map[string][]byte) error {
+	return func(data map[string][]byte) error {
+		if bytes.Contains(bytes.TrimSpace(data[userKey]), []byte(":")) {
+			return fmt.Errorf("key %q: the proxy username contains ':', which Basic authentication (RFC 7617) cannot carry", userKey)
 		}
 		return nil
 	}

@@ -33,7 +33,7 @@ func (b *binding) newTokenSource() error {
 		return nil
 	}
 	te := c.TokenEndpoint
-	tr, err := b.newTransport(te.CAFile, "tokenEndpoint.caFile")
+	tr, err := b.newTransport("tokenEndpoint", te.CAFile, te.Proxy)
 	if err != nil {
 		return err
 	}

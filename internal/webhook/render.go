@@ -136,11 +136,13 @@ func (r *renderer) binding(s *v1alpha1.OAuthClientBindingSpec) config.Binding {
 	if ca := s.Upstream.CASecretRef; ca != nil {
 		cb.Upstream.CAFile = r.file(ca.Name, keyOr(ca.Key, "ca.crt"))
 	}
+	cb.Upstream.Proxy = r.proxy(s.Upstream.Proxy)
 	if te := s.TokenEndpoint; te != nil {
 		cb.TokenEndpoint = &config.TokenEndpoint{URL: te.URL, Method: te.Method, ExtraParams: copyMap(te.ExtraParams)}
 		if ca := te.CASecretRef; ca != nil {
 			cb.TokenEndpoint.CAFile = r.file(ca.Name, keyOr(ca.Key, "ca.crt"))
 		}
+		cb.TokenEndpoint.Proxy = r.proxy(te.Proxy)
 	}
 	cb.Grant = r.grant(&s.Grant)
 	if ca := s.ClientAuth; ca != nil {
@@ -358,6 +360,18 @@ func (r *renderer) oauth1(o *v1alpha1.OAuth1) *config.OAuth1 {
 		if !rsa {
 			out.TokenSecretFile = r.file(t.Name, keyOr(t.SecretKey, "token_secret"))
 		}
+	}
+	return out
+}
+
+func (r *renderer) proxy(p *v1alpha1.EgressProxy) *config.Proxy {
+	if p == nil {
+		return nil
+	}
+	out := &config.Proxy{URL: p.URL, FromEnvironment: p.FromEnvironment}
+	if c := p.CredentialsSecretRef; c != nil {
+		out.UsernameFile = r.file(c.Name, keyOr(c.UsernameKey, "username"))
+		out.PasswordFile = r.file(c.Name, keyOr(c.PasswordKey, "password"))
 	}
 	return out
 }

@@ -158,6 +158,10 @@ var celCases = []celCase{
 	{"token endpoint cleartext", `{"tokenEndpoint":{"url":"http://auth.example/token"}}`, "tokenEndpoint.url: http:// sends credentials in cleartext; use https:// or set allowInsecureHTTP: true"},
 	{"ciba authorize cleartext", `{"grant":{"type":"CIBA","ciba":{"authorizeURL":"http://auth.example/bc","purpose":"p"}}}`, "grant.ciba.authorizeURL: http:// sends credentials in cleartext; use https:// or set allowInsecureHTTP: true"},
 	{"response header timeout bound", `{"upstream":{"responseHeaderTimeout":"11m"}}`, "upstream.responseHeaderTimeout: must be positive and at most 10m"},
+	{"proxy needs url or fromEnvironment", `{"upstream":{"proxy":{"fromEnvironment":false}}}`, "proxy: set exactly one of url or fromEnvironment: true"},
+	{"proxy url scheme", `{"tokenEndpoint":{"proxy":{"url":"https://proxy.corp.example"}}}`, "proxy.url: must start with http://"},
+	{"proxy url credentials", `{"upstream":{"proxy":{"url":"http://user:pw@proxy.corp.example:3128"}}}`, "proxy.url: must not embed credentials; use proxy.credentialsSecretRef"},
+	{"proxy url path", `{"upstream":{"proxy":{"url":"http://proxy.corp.example:3128/pac"}}}`, "proxy.url: must be http://host[:port] without a path, query or fragment"},
 }
 
 // TestCELRejections creates (server-side dry run) one bad binding per CEL
