@@ -79,7 +79,7 @@ func TestRunDevMode(t *testing.T) {
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
 		if home, err := os.UserHomeDir(); err == nil {
-			dir := filepath.Join(home, ".cache/oauth-injector/tools/k8s-1.37.2-etcd-v3.6.16")
+			dir := filepath.Join(home, ".cache/oauth-injector/tools/k8s-1.37.2-etcd-v3.6.16-v2")
 			if _, err := os.Stat(filepath.Join(dir, "kube-apiserver")); err == nil {
 				assets = dir
 			}
