@@ -7,27 +7,32 @@ import (
 
 // ClientAuthMethod is how the client authenticates to the token endpoint.
 //
-// +kubebuilder:validation:Enum=ClientSecretBasic;ClientSecretPost;PrivateKeyJWT;TLSClientAuth;None
+// +kubebuilder:validation:Enum=ClientSecretBasic;ClientSecretPost;ClientSecretJWT;PrivateKeyJWT;TLSClientAuth;None
 type ClientAuthMethod string
 
 // Client authentication methods.
 const (
 	ClientSecretBasic ClientAuthMethod = "ClientSecretBasic"
 	ClientSecretPost  ClientAuthMethod = "ClientSecretPost"
-	PrivateKeyJWT     ClientAuthMethod = "PrivateKeyJWT"
-	TLSClientAuth     ClientAuthMethod = "TLSClientAuth"
-	ClientAuthNone    ClientAuthMethod = "None"
+	// ClientSecretJWT is RFC 7523 §2.2 / OpenID Core §9 client_secret_jwt:
+	// an HS256 assertion keyed with the client secret.
+	ClientSecretJWT ClientAuthMethod = "ClientSecretJWT"
+	PrivateKeyJWT   ClientAuthMethod = "PrivateKeyJWT"
+	TLSClientAuth   ClientAuthMethod = "TLSClientAuth"
+	ClientAuthNone  ClientAuthMethod = "None"
 )
 
 // ClientAuth is the client's authentication to the token endpoint.
 //
-// +kubebuilder:validation:XValidation:rule="self.method == 'None' || has(self.secretRef)",message="clientAuth.secretRef: required for ClientSecretBasic, ClientSecretPost, PrivateKeyJWT and TLSClientAuth (it holds the client ID, and the client secret for the ClientSecret methods)"
+// +kubebuilder:validation:XValidation:rule="self.method == 'None' || has(self.secretRef)",message="clientAuth.secretRef: required for ClientSecretBasic, ClientSecretPost, ClientSecretJWT, PrivateKeyJWT and TLSClientAuth (it holds the client ID, and the client secret for the ClientSecret methods)"
 // +kubebuilder:validation:XValidation:rule="self.method != 'TLSClientAuth' || has(self.tlsSecretRef)",message="clientAuth.tlsSecretRef: required when clientAuth.method is TLSClientAuth (a kubernetes.io/tls Secret with the client certificate)"
 // +kubebuilder:validation:XValidation:rule="!has(self.tlsSecretRef) || self.method == 'TLSClientAuth'",message="clientAuth.tlsSecretRef: only used when clientAuth.method is TLSClientAuth"
 type ClientAuth struct {
 	// method is ClientSecretBasic (HTTP Basic), ClientSecretPost (form
-	// fields), PrivateKeyJWT (RFC 7523 assertion signed with privateKey),
-	// TLSClientAuth (mutual TLS, RFC 8705) or None (public client).
+	// fields), ClientSecretJWT (RFC 7523 assertion signed HS256 with the
+	// client secret, which must be at least 32 bytes), PrivateKeyJWT (RFC
+	// 7523 assertion signed with privateKey), TLSClientAuth (mutual TLS,
+	// RFC 8705) or None (public client).
 	// +kubebuilder:default=ClientSecretBasic
 	// +optional
 	Method ClientAuthMethod `json:"method,omitempty"`
@@ -43,8 +48,8 @@ type ClientAuth struct {
 	// +optional
 	TLSSecretRef *TLSSecretRef `json:"tlsSecretRef,omitempty"`
 
-	// audience is the aud claim of the PrivateKeyJWT assertion. Defaults to
-	// the token endpoint URL.
+	// audience is the aud claim of the PrivateKeyJWT or ClientSecretJWT
+	// assertion. Defaults to the token endpoint URL.
 	// +kubebuilder:validation:MaxLength=2048
 	// +optional
 	Audience string `json:"audience,omitempty"`

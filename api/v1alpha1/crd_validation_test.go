@@ -125,8 +125,22 @@ func TestCRDValidation(t *testing.T) {
 		{name: "tapkey needs provider", patch: m("grant", map[string]any{"type": "TokenExchange", "tokenExchange": map[string]any{"grantType": "http://tapkey.net/oauth/token_exchange", "subjectToken": m("serviceAccountToken", m("audience", "a"))}}), want: "grant.tokenExchange.provider: required for the Tapkey grant"},
 		{name: "rfc8693 needs subjectTokenType", patch: m("grant", map[string]any{"type": "TokenExchange", "tokenExchange": map[string]any{"subjectToken": m("serviceAccountToken", m("audience", "a"))}}), want: "grant.tokenExchange.subjectTokenType: required for RFC 8693"},
 		{name: "mint needs privateKey", patch: m("grant", map[string]any{"type": "TokenExchange", "tokenExchange": map[string]any{"subjectTokenType": "jwt", "subjectToken": m("mint", map[string]any{"issuer": "i", "audience": "a"})}}), want: "privateKey: required when grant.tokenExchange.subjectToken.mint is set"},
+		{name: "JWTBearer fixed subject ok", patch: jwtBearer(map[string]any{"subject": "svc-batch", "lifetime": "300s", "algorithm": "PS256", "keyID": "k1"})},
+		{name: "JWTBearer per-request subject ok", patch: jwtBearer(map[string]any{"subjectFrom": m("header", "X-Subscriber"), "cacheSize": int64(10), "audience": "https://auth.partner.example"})},
+		{name: "JWTBearer without jwtBearer", patch: map[string]any{"privateKey": m("secretRef", m("name", "k")), "grant": m("type", "JWTBearer")}, want: "grant.jwtBearer: required when grant.type is JWTBearer"},
+		{name: "jwtBearer with wrong grant", patch: m("grant", m("jwtBearer", m("subject", "s"))), want: "grant.jwtBearer: only allowed when grant.type is JWTBearer"},
+		{name: "JWTBearer both subjects", patch: jwtBearer(map[string]any{"subject": "s", "subjectFrom": m("header", "X-Subscriber")}), want: "grant.jwtBearer: set exactly one of subject (fixed) or subjectFrom (per request)"},
+		{name: "JWTBearer no subject", patch: jwtBearer(map[string]any{"audience": "a"}), want: "grant.jwtBearer: set exactly one of subject (fixed) or subjectFrom (per request)"},
+		{name: "JWTBearer cacheSize with fixed subject", patch: jwtBearer(map[string]any{"subject": "s", "cacheSize": int64(5)}), want: "grant.jwtBearer.cacheSize: only used with subjectFrom"},
+		{name: "JWTBearer lifetime over 300s", patch: jwtBearer(map[string]any{"subject": "s", "lifetime": "301s"}), want: "grant.jwtBearer.lifetime: must be positive and at most 300s"},
+		{name: "JWTBearer HS256 refused", patch: jwtBearer(map[string]any{"subject": "s", "algorithm": "HS256"}), want: "spec.grant.jwtBearer.algorithm"},
+		{name: "JWTBearer needs privateKey", patch: map[string]any{"privateKey": nil, "grant": map[string]any{"type": "JWTBearer", "jwtBearer": m("subject", "s")}}, want: "privateKey: required when grant.type is JWTBearer"},
+		{name: "JWTBearer needs the client ID, also with None", patch: map[string]any{"clientAuth": map[string]any{"method": "None", "secretRef": nil}, "privateKey": m("secretRef", m("name", "k")), "grant": map[string]any{"type": "JWTBearer", "jwtBearer": m("subject", "s")}}, want: "clientAuth.secretRef: required when grant.type is JWTBearer, also with method None"},
+		{name: "JWTBearer with None and a client ID ok", patch: map[string]any{"clientAuth": m("method", "None"), "privateKey": m("secretRef", m("name", "k")), "grant": map[string]any{"type": "JWTBearer", "jwtBearer": m("subject", "s")}}},
 		{name: "PrivateKeyJWT needs privateKey", patch: m("clientAuth", m("method", "PrivateKeyJWT")), want: "privateKey: required when clientAuth.method is PrivateKeyJWT"},
 		{name: "TLSClientAuth needs tlsSecretRef", patch: m("clientAuth", m("method", "TLSClientAuth")), want: "clientAuth.tlsSecretRef: required when clientAuth.method is TLSClientAuth"},
+		{name: "ClientSecretJWT needs secretRef", patch: m("clientAuth", map[string]any{"method": "ClientSecretJWT", "secretRef": nil}), want: "clientAuth.secretRef: required for ClientSecretBasic, ClientSecretPost, ClientSecretJWT"},
+		{name: "ClientSecretJWT with audience ok", patch: m("clientAuth", map[string]any{"method": "ClientSecretJWT", "audience": "https://auth.partner.example"})},
 		{name: "ClientSecretPost needs secretRef", patch: m("clientAuth", map[string]any{"method": "ClientSecretPost", "secretRef": nil}), want: "clientAuth.secretRef: required for ClientSecretBasic"},
 		{name: "clientAuth required for token grants", patch: m("clientAuth", nil), want: "clientAuth: required unless grant.type is None"},
 		{name: "tokenEndpoint required for token grants", patch: m("tokenEndpoint", nil), want: "tokenEndpoint: required unless grant.type is None"},
@@ -166,6 +180,16 @@ func TestCRDValidation(t *testing.T) {
 		{name: "shared cache timeout too long", patch: m("sharedCache", map[string]any{"address": "redis:6379", "timeout": "10s", "encryptionKeySecretRef": m("name", "k")}), want: "sharedCache.timeout: must be positive and at most 5s"},
 		{name: "shared cache server name", patch: m("sharedCache", map[string]any{"address": "redis:6379", "tls": m("serverName", "redis:6379"), "encryptionKeySecretRef": m("name", "k")}), want: "sharedCache.tls.serverName: must be a DNS name"},
 		{name: "shared cache with grant None", patch: map[string]any{"tokenEndpoint": nil, "clientAuth": nil, "grant": map[string]any{"type": "None", "scopes": nil}, "oauth1": m("consumerSecretRef", m("name", "c")), "sharedCache": map[string]any{"address": "redis:6379", "encryptionKeySecretRef": m("name", "k")}}, want: "sharedCache: grant.type None has no tokens to share"},
+		{name: "upstream proxy with credentials ok", patch: m("upstream", m("proxy", map[string]any{"url": "http://proxy.corp.example:3128", "credentialsSecretRef": m("name", "corp-proxy")}))},
+		{name: "token endpoint proxy from environment ok", patch: m("tokenEndpoint", m("proxy", m("fromEnvironment", true)))},
+		{name: "proxy url with a trailing slash ok", patch: m("tokenEndpoint", m("proxy", m("url", "http://10.0.0.1:8080/")))},
+		{name: "proxy needs url or fromEnvironment", patch: m("upstream", m("proxy", map[string]any{})), want: "proxy: set exactly one of url or fromEnvironment: true"},
+		{name: "proxy fromEnvironment false alone", patch: m("upstream", m("proxy", m("fromEnvironment", false))), want: "proxy: set exactly one of url or fromEnvironment: true"},
+		{name: "proxy url and fromEnvironment", patch: m("tokenEndpoint", m("proxy", map[string]any{"url": "http://p:3128", "fromEnvironment": true})), want: "proxy: set exactly one of url or fromEnvironment: true"},
+		{name: "https proxy refused", patch: m("upstream", m("proxy", m("url", "https://proxy.corp.example"))), want: "proxy.url: must start with http://"},
+		{name: "proxy url with credentials refused", patch: m("upstream", m("proxy", m("url", "http://user:pw@proxy:3128"))), want: "proxy.url: must not embed credentials; use proxy.credentialsSecretRef"},
+		{name: "proxy url with a path refused", patch: m("tokenEndpoint", m("proxy", m("url", "http://proxy:3128/pac"))), want: "proxy.url: must be http://host[:port] without a path, query or fragment"},
+		{name: "proxy credentials secret name", patch: m("upstream", m("proxy", map[string]any{"url": "http://p:3128", "credentialsSecretRef": m("name", "Bad_Name")})), want: "spec.upstream.proxy.credentialsSecretRef.name"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -215,6 +239,16 @@ func TestCRDDefaults(t *testing.T) {
 	if a := sc["authSecretRef"].(map[string]any); a["passwordKey"] != "password" || a["usernameKey"] != nil {
 		t.Errorf("sharedCache.authSecretRef defaults = %v", a)
 	}
+
+	obj = decodeObject(t, baseBinding)
+	obj["spec"] = merge(obj["spec"].(map[string]any), m("upstream", m("proxy", map[string]any{"url": "http://p:3128", "credentialsSecretRef": m("name", "corp-proxy")})))
+	if errs := v.validate(obj); len(errs) > 0 {
+		t.Fatal(errs.ToAggregate())
+	}
+	pref := obj["spec"].(map[string]any)["upstream"].(map[string]any)["proxy"].(map[string]any)["credentialsSecretRef"].(map[string]any)
+	if pref["usernameKey"] != "username" || pref["passwordKey"] != "password" {
+		t.Errorf("proxy.credentialsSecretRef defaults = %v", pref)
+	}
 }
 
 // decodeObject decodes YAML the way the API server decodes JSON bodies:
@@ -233,6 +267,11 @@ func decodeObject(t *testing.T, y string) map[string]any {
 }
 
 func m(k string, v any) map[string]any { return map[string]any{k: v} }
+
+// jwtBearer patches the base binding into a JWTBearer one with a key.
+func jwtBearer(block map[string]any) map[string]any {
+	return map[string]any{"privateKey": m("secretRef", m("name", "k")), "grant": map[string]any{"type": "JWTBearer", "jwtBearer": block}}
+}
 
 // merge applies a JSON merge patch (RFC 7386) of patch onto dst.
 func merge(dst, patch map[string]any) map[string]any {

@@ -5,7 +5,7 @@ import (
 )
 
 // GrantType names an OAuth grant. Values: ClientCredentials, Password,
-// RefreshToken, CIBA, TokenExchange, None. The allowed values are enforced by
+// RefreshToken, CIBA, TokenExchange, JWTBearer, None. The allowed values are enforced by
 // CEL rules on Grant rather than an enum so that "Implicit" gets a message
 // explaining why it is refused instead of a bare "unsupported value".
 //
@@ -19,6 +19,8 @@ const (
 	GrantRefreshToken      GrantType = "RefreshToken"
 	GrantCIBA              GrantType = "CIBA"
 	GrantTokenExchange     GrantType = "TokenExchange"
+	// GrantJWTBearer is the RFC 7523 §2.1 JWT bearer authorization grant.
+	GrantJWTBearer GrantType = "JWTBearer"
 	// GrantNone is for bindings that only sign requests (OAuth 1.0a).
 	GrantNone GrantType = "None"
 )
@@ -26,11 +28,13 @@ const (
 // Grant selects how the access token is obtained.
 //
 // +kubebuilder:validation:XValidation:rule="self.type.lowerAscii() != 'implicit'",message="grant.type: the implicit grant is not supported by a backend sidecar (it returns tokens in a browser redirect); use ClientCredentials or RefreshToken"
-// +kubebuilder:validation:XValidation:rule="self.type.lowerAscii() == 'implicit' || self.type in ['ClientCredentials', 'Password', 'RefreshToken', 'CIBA', 'TokenExchange', 'None']",message="grant.type: must be one of ClientCredentials, Password, RefreshToken, CIBA, TokenExchange, None"
+// +kubebuilder:validation:XValidation:rule="self.type.lowerAscii() == 'implicit' || self.type in ['ClientCredentials', 'Password', 'RefreshToken', 'CIBA', 'TokenExchange', 'JWTBearer', 'None']",message="grant.type: must be one of ClientCredentials, Password, RefreshToken, CIBA, TokenExchange, JWTBearer, None"
 // +kubebuilder:validation:XValidation:rule="self.type != 'Password' || has(self.password)",message="grant.password: required when grant.type is Password"
 // +kubebuilder:validation:XValidation:rule="self.type != 'RefreshToken' || has(self.refreshToken)",message="grant.refreshToken: required when grant.type is RefreshToken"
 // +kubebuilder:validation:XValidation:rule="self.type != 'CIBA' || has(self.ciba)",message="grant.ciba: required when grant.type is CIBA"
 // +kubebuilder:validation:XValidation:rule="self.type != 'TokenExchange' || has(self.tokenExchange)",message="grant.tokenExchange: required when grant.type is TokenExchange"
+// +kubebuilder:validation:XValidation:rule="self.type != 'JWTBearer' || has(self.jwtBearer)",message="grant.jwtBearer: required when grant.type is JWTBearer"
+// +kubebuilder:validation:XValidation:rule="!has(self.jwtBearer) || self.type == 'JWTBearer'",message="grant.jwtBearer: only allowed when grant.type is JWTBearer"
 // +kubebuilder:validation:XValidation:rule="!has(self.password) || self.type == 'Password'",message="grant.password: only allowed when grant.type is Password"
 // +kubebuilder:validation:XValidation:rule="!has(self.refreshToken) || self.type == 'RefreshToken'",message="grant.refreshToken: only allowed when grant.type is RefreshToken"
 // +kubebuilder:validation:XValidation:rule="!has(self.ciba) || self.type == 'CIBA'",message="grant.ciba: only allowed when grant.type is CIBA"
@@ -38,7 +42,8 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.ciba) || has(self.ciba.purpose) || (has(self.scopes) && size(self.scopes) > 0)",message="grant.ciba.purpose: a purpose (dpv:<purpose>#<scope>) or grant.scopes is required for CIBA"
 type Grant struct {
 	// type is the grant: ClientCredentials, Password, RefreshToken, CIBA,
-	// TokenExchange, or None (no token; only oauth1 request signing).
+	// TokenExchange, JWTBearer (RFC 7523 §2.1), or None (no token; only
+	// oauth1 request signing).
 	// Implicit is refused: it is a browser-only flow.
 	// +required
 	Type GrantType `json:"type"`
@@ -69,6 +74,73 @@ type Grant struct {
 	// of it (grant type TokenExchange).
 	// +optional
 	TokenExchange *TokenExchangeGrant `json:"tokenExchange,omitempty"`
+
+	// jwtBearer configures the RFC 7523 §2.1 JWT bearer grant (grant type
+	// JWTBearer).
+	// +optional
+	JWTBearer *JWTBearerGrant `json:"jwtBearer,omitempty"`
+}
+
+// JWTBearerAlgorithm is the JWS algorithm of a JWT bearer assertion.
+//
+// +kubebuilder:validation:Enum=RS256;PS256;ES256
+type JWTBearerAlgorithm string
+
+// JWTBearerGrant configures the RFC 7523 §2.1 authorization grant: the
+// sidecar signs a short-lived assertion with privateKey, iss = the client ID
+// from clientAuth.secretRef, about a subject, and trades it for an access
+// token for that subject (CAMARA's JWT bearer flow: sub = tel:+... or
+// operatortoken:...). Register privateKey's public half with the
+// authorization server.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.subject) != has(self.subjectFrom)",message="grant.jwtBearer: set exactly one of subject (fixed) or subjectFrom (per request)"
+// +kubebuilder:validation:XValidation:rule="!has(self.cacheSize) || has(self.subjectFrom)",message="grant.jwtBearer.cacheSize: only used with subjectFrom (a fixed subject has one token)"
+type JWTBearerGrant struct {
+	// subject is a fixed sub claim: one token for the binding.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Subject string `json:"subject,omitempty"`
+
+	// subjectFrom names the app request header carrying the sub claim,
+	// for example tel:+34600000000: one token per subject. The header
+	// never reaches the partner.
+	// +optional
+	SubjectFrom *HeaderSource `json:"subjectFrom,omitempty"`
+
+	// audience is the aud claim. Defaults to the token endpoint URL; some
+	// servers want their issuer identifier.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +optional
+	Audience string `json:"audience,omitempty"`
+
+	// algorithm signs the assertion: RS256 or PS256 with an RSA key, ES256
+	// with a P-256 key. Defaults by key type (RS256 for RSA, ES256 for
+	// P-256).
+	// +optional
+	Algorithm JWTBearerAlgorithm `json:"algorithm,omitempty"`
+
+	// keyID is the assertion's kid header, for servers that hold several
+	// keys for the client.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	KeyID string `json:"keyID,omitempty"`
+
+	// lifetime is exp-iat of each assertion, in whole seconds, at most
+	// 300s. Defaults to 60s. A new assertion is signed for every token
+	// request.
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('300s')",message="grant.jwtBearer.lifetime: must be positive and at most 300s"
+	// +optional
+	Lifetime *metav1.Duration `json:"lifetime,omitempty"`
+
+	// cacheSize bounds how many subjects' tokens are cached (least recently
+	// used are evicted); only with subjectFrom. Defaults to 1024.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000
+	// +optional
+	CacheSize *int32 `json:"cacheSize,omitempty"`
 }
 
 // PasswordGrant is the resource-owner password credentials grant.

@@ -55,6 +55,8 @@ type OAuthClientBindingList struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.oauth1) || !self.oauth1.signatureMethod.startsWith('RSA-') || has(self.privateKey)",message="privateKey: required when oauth1.signatureMethod is RSA-SHA1 or RSA-SHA256 (an RSA key signs the request)"
 // +kubebuilder:validation:XValidation:rule="!has(self.grant.tokenExchange) || !has(self.grant.tokenExchange.subjectToken.mint) || has(self.privateKey)",message="privateKey: required when grant.tokenExchange.subjectToken.mint is set (it signs the minted subject token)"
 // +kubebuilder:validation:XValidation:rule="!has(self.sharedCache) || self.grant.type != 'None'",message="sharedCache: grant.type None has no tokens to share"
+// +kubebuilder:validation:XValidation:rule="self.grant.type != 'JWTBearer' || has(self.privateKey)",message="privateKey: required when grant.type is JWTBearer (it signs the assertion)"
+// +kubebuilder:validation:XValidation:rule="self.grant.type != 'JWTBearer' || !has(self.clientAuth) || has(self.clientAuth.secretRef)",message="clientAuth.secretRef: required when grant.type is JWTBearer, also with method None (its client ID is the assertion's iss)"
 // +kubebuilder:validation:XValidation:rule="!has(self.proofOfPossession) || self.proofOfPossession.type != 'DPoP' || !has(self.tokenPlacement) || self.tokenPlacement.__in__ == 'Header'",message="tokenPlacement.in: must be Header when proofOfPossession.type is DPoP (RFC 9449 sends DPoP-bound tokens only in the Authorization header)"
 // +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureHTTP) && self.allowInsecureHTTP) || !self.upstream.url.startsWith('http://') || self.upstream.url.matches('^(?i)http://(localhost|127([.][0-9]{1,3}){3}|[[]::1[]])([:/?#].*)?$')",message="upstream.url: http:// sends credentials in cleartext; use https:// or set allowInsecureHTTP: true (loopback hosts are exempt)"
 // +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureHTTP) && self.allowInsecureHTTP) || !has(self.tokenEndpoint) || !self.tokenEndpoint.url.startsWith('http://') || self.tokenEndpoint.url.matches('^(?i)http://(localhost|127([.][0-9]{1,3}){3}|[[]::1[]])([:/?#].*)?$')",message="tokenEndpoint.url: http:// sends credentials in cleartext; use https:// or set allowInsecureHTTP: true (loopback hosts are exempt)"
@@ -91,7 +93,7 @@ type OAuthClientBindingSpec struct {
 
 	// privateKey is the client's private key, used for PrivateKeyJWT client
 	// authentication, TAAP PoP tokens, DPoP proofs, OAuth 1.0a RSA
-	// signatures and minted subject tokens.
+	// signatures, minted subject tokens and JWTBearer assertions.
 	// +optional
 	PrivateKey *PrivateKey `json:"privateKey,omitempty"`
 
@@ -167,6 +169,11 @@ type Upstream struct {
 	// echoes it would hand the sidecar's credentials back to the app.
 	// +optional
 	AllowTrace bool `json:"allowTrace,omitempty"`
+
+	// proxy sends the connections to the upstream through an HTTP proxy.
+	// Without it they go out directly, whatever the environment says.
+	// +optional
+	Proxy *EgressProxy `json:"proxy,omitempty"`
 }
 
 // TokenEndpoint is the OAuth token endpoint.
@@ -195,6 +202,12 @@ type TokenEndpoint struct {
 	// system roots for the token endpoint (and the CIBA authorize endpoint).
 	// +optional
 	CASecretRef *CASecretRef `json:"caSecretRef,omitempty"`
+
+	// proxy sends the connections to the token endpoint (and the CIBA
+	// authorize endpoint) through an HTTP proxy. Without it they go out
+	// directly, whatever the environment says.
+	// +optional
+	Proxy *EgressProxy `json:"proxy,omitempty"`
 }
 
 // Refresh tunes the token cache and how hard it may press the token

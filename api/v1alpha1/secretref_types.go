@@ -65,8 +65,8 @@ type ClientSecretRef struct {
 	// +kubebuilder:default=client_id
 	// +optional
 	ClientIDKey SecretKey `json:"clientIDKey,omitempty"`
-	// clientSecretKey holds the client secret (ClientSecretBasic and
-	// ClientSecretPost only). Defaults to client_secret.
+	// clientSecretKey holds the client secret (ClientSecretBasic,
+	// ClientSecretPost and ClientSecretJWT only). Defaults to client_secret.
 	// +kubebuilder:default=client_secret
 	// +optional
 	ClientSecretKey SecretKey `json:"clientSecretKey,omitempty"`
@@ -124,4 +124,20 @@ type OAuth1TokenSecretRef struct {
 	// +kubebuilder:default=token_secret
 	// +optional
 	SecretKey SecretKey `json:"secretKey,omitempty"`
+}
+
+// ProxyCredentialsSecretRef names a Secret with HTTP proxy credentials.
+type ProxyCredentialsSecretRef struct {
+	// name of the Secret.
+	// +required
+	Name SecretName `json:"name"`
+	// usernameKey holds the proxy username, which may not contain ':'
+	// (RFC 7617). Defaults to username.
+	// +kubebuilder:default=username
+	// +optional
+	UsernameKey SecretKey `json:"usernameKey,omitempty"`
+	// passwordKey holds the proxy password. Defaults to password.
+	// +kubebuilder:default=password
+	// +optional
+	PasswordKey SecretKey `json:"passwordKey,omitempty"`
 }

@@ -24,6 +24,12 @@ const Version = "v1"
 // MaxPoPLifetime is the ceiling T-Mobile's validator enforces on exp-iat.
 const MaxPoPLifetime = 120 * time.Second
 
+// MountRoot is where the webhook mounts a binding's Secret keys into the
+// sidecar: <MountRoot>/<binding>/<secret-name>/<key>. It lives here, not in
+// the webhook, because `injector consent` reads a rendered path back into
+// the Secret name and key it must write, and the injector links no webhook code.
+const MountRoot = "/var/run/oauth-injector"
+
 // DefaultMaxBodyBytes bounds the buffer used when a signature covers the body.
 const DefaultMaxBodyBytes = 1 << 20
 
@@ -87,6 +93,8 @@ type Upstream struct {
 	// AllowTrace forwards TRACE requests. Off by default: an upstream that
 	// echoes TRACE would hand the sidecar's credentials back to the app.
 	AllowTrace bool `json:"allowTrace,omitempty"`
+	// Proxy routes the connections to the upstream through an HTTP proxy.
+	Proxy *Proxy `json:"proxy,omitempty"`
 }
 
 // TokenEndpoint describes how tokens are requested.
@@ -96,6 +104,9 @@ type TokenEndpoint struct {
 	// ExtraParams are extension parameters (RFC 6749 §8.2) added verbatim.
 	ExtraParams map[string]string `json:"extraParams,omitempty"`
 	CAFile      string            `json:"caFile,omitempty"`
+	// Proxy routes the connections to the token endpoint (and the CIBA
+	// authorize endpoint) through an HTTP proxy.
+	Proxy *Proxy `json:"proxy,omitempty"`
 }
 
 // Grant types, spelled as they appear on the wire where one exists.
@@ -106,6 +117,7 @@ const (
 	GrantRefreshToken      = "refresh_token"
 	GrantCIBA              = "ciba"
 	GrantTokenExchange     = "token_exchange"
+	GrantJWTBearer         = "jwt_bearer"
 )
 
 // Grant selects how an access token is obtained.
@@ -116,6 +128,7 @@ type Grant struct {
 	RefreshToken  *RefreshGrant  `json:"refreshToken,omitempty"`
 	CIBA          *CIBAGrant     `json:"ciba,omitempty"`
 	TokenExchange *TokenExchange `json:"tokenExchange,omitempty"`
+	JWTBearer     *JWTBearer     `json:"jwtBearer,omitempty"`
 }
 
 // PasswordGrant holds the resource-owner credentials by file.
@@ -185,11 +198,44 @@ type MintSubject struct {
 	CacheSize     int      `json:"cacheSize,omitempty"`
 }
 
+// MaxJWTBearerLifetime bounds exp-iat of a jwt_bearer assertion: it is a
+// bearer credential for a user, so it must be short-lived, and several
+// servers (the test provider, CAMARA operators) refuse longer ones.
+const MaxJWTBearerLifetime = 300 * time.Second
+
+// JWT-bearer assertion algorithms a binding may ask for; empty means by key
+// type (RS256 for RSA, ES256 for P-256, ES384 for P-384, EdDSA for Ed25519).
+const (
+	AlgRS256 = "RS256"
+	AlgPS256 = "PS256"
+	AlgES256 = "ES256"
+)
+
+// JWTBearer configures the RFC 7523 §2.1 authorization grant: the sidecar
+// signs an assertion with privateKey (iss = the client ID) about a subject
+// and trades it for an access token. Exactly one of Subject and
+// SubjectHeader is set.
+type JWTBearer struct {
+	// Subject is a fixed sub: one token for the binding.
+	Subject string `json:"subject,omitempty"`
+	// SubjectHeader takes sub from each app request: one token per subject,
+	// in an LRU of CacheSize.
+	SubjectHeader string `json:"subjectHeader,omitempty"`
+	// Audience is aud; the token endpoint URL when empty.
+	Audience  string `json:"audience,omitempty"`
+	Algorithm string `json:"algorithm,omitempty"`
+	// KeyID is the JWS kid header, for servers that hold several keys.
+	KeyID     string   `json:"keyID,omitempty"`
+	Lifetime  Duration `json:"lifetime,omitempty"`
+	CacheSize int      `json:"cacheSize,omitempty"`
+}
+
 // Client authentication methods, spelled as RFC 7591 registers them.
 const (
 	AuthClientSecretBasic = "client_secret_basic"
 	AuthClientSecretPost  = "client_secret_post"
 	AuthPrivateKeyJWT     = "private_key_jwt"
+	AuthClientSecretJWT   = "client_secret_jwt"
 	AuthTLSClientAuth     = "tls_client_auth"
 	AuthNone              = "none"
 )
@@ -201,7 +247,8 @@ type ClientAuth struct {
 	ClientSecretFile string `json:"clientSecretFile,omitempty"`
 	TLSCertFile      string `json:"tlsCertFile,omitempty"`
 	TLSKeyFile       string `json:"tlsKeyFile,omitempty"`
-	// Audience of the private_key_jwt assertion; the token URL when empty.
+	// Audience of the private_key_jwt or client_secret_jwt assertion; the
+	// token URL when empty.
 	Audience string `json:"audience,omitempty"`
 }
 

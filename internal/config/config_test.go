@@ -140,6 +140,9 @@ func TestValidationErrorsNameTheField(t *testing.T) {
 		}, `bindings[0].grant.password: only allowed when grant.type is "password"`},
 		{"secret file missing", func(b, r map[string]any) { delete(b["clientAuth"].(map[string]any), "clientSecretFile") }, "bindings[0].clientAuth.clientSecretFile: required"},
 		{"auth method", func(b, r map[string]any) { b["clientAuth"].(map[string]any)["method"] = "digest" }, `bindings[0].clientAuth.method: unsupported method "digest"`},
+		{"client_secret_jwt needs the secret", func(b, r map[string]any) {
+			b["clientAuth"] = map[string]any{"method": "client_secret_jwt", "clientIDFile": "/s/client_id"}
+		}, "bindings[0].clientAuth.clientSecretFile: required"},
 		{"placement", func(b, r map[string]any) { b["tokenPlacement"] = map[string]any{"in": "cookie"} }, `bindings[0].tokenPlacement.in: must be header, query or form, got "cookie"`},
 		{"token method", func(b, r map[string]any) { b["tokenEndpoint"].(map[string]any)["method"] = "PUT" }, `bindings[0].tokenEndpoint.method: must be GET or POST, got "PUT"`},
 		{"oauth1 rsa no key", func(b, r map[string]any) {
@@ -155,6 +158,29 @@ func TestValidationErrorsNameTheField(t *testing.T) {
 			b["grant"] = map[string]any{"type": "token_exchange", "tokenExchange": map[string]any{
 				"grantType": TokenExchangeTapkey, "provider": "p", "audience": "other", "subjectToken": map[string]any{"file": "/t"}}}
 		}, `bindings[0].grant.tokenExchange.audience: must be "tapkey_api"`},
+		{"jwt_bearer without block", func(b, r map[string]any) { b["grant"] = map[string]any{"type": "jwt_bearer"} }, `bindings[0].grant.jwtBearer: required when grant.type is "jwt_bearer"`},
+		{"jwtBearer block on cc", func(b, r map[string]any) {
+			b["grant"] = map[string]any{"type": "client_credentials", "jwtBearer": map[string]any{"subject": "svc"}}
+		}, `bindings[0].grant.jwtBearer: only allowed when grant.type is "jwt_bearer"`},
+		{"jwt_bearer both subjects", jwtBearer(map[string]any{"subject": "svc", "subjectHeader": "X-User"}), "bindings[0].grant.jwtBearer: set exactly one of subject (fixed) or subjectHeader (per request), not both"},
+		{"jwt_bearer no subject", jwtBearer(map[string]any{}), "bindings[0].grant.jwtBearer: set exactly one of subject (fixed) or subjectHeader (per request)"},
+		{"jwt_bearer subject control char", jwtBearer(map[string]any{"subject": "tel:+34\n"}), "bindings[0].grant.jwtBearer.subject: contains a control character"},
+		{"jwt_bearer subject too long", jwtBearer(map[string]any{"subject": strings.Repeat("x", 1025)}), "bindings[0].grant.jwtBearer.subject: longer than 1024 bytes (1025)"},
+		{"jwt_bearer bad header", jwtBearer(map[string]any{"subjectHeader": "X User"}), `bindings[0].grant.jwtBearer.subjectHeader: must be a valid HTTP header name, got "X User"`},
+		{"jwt_bearer cacheSize with fixed subject", jwtBearer(map[string]any{"subject": "svc", "cacheSize": 5}), "bindings[0].grant.jwtBearer.cacheSize: only used with subjectHeader"},
+		{"jwt_bearer cacheSize negative", jwtBearer(map[string]any{"subjectHeader": "X-User", "cacheSize": -1}), "bindings[0].grant.jwtBearer.cacheSize: must be at least 1"},
+		{"jwt_bearer lifetime over 300s", jwtBearer(map[string]any{"subject": "svc", "lifetime": "301s"}), "bindings[0].grant.jwtBearer.lifetime: must be <= 5m0s, got 5m1s"},
+		{"jwt_bearer lifetime fraction", jwtBearer(map[string]any{"subject": "svc", "lifetime": "1500ms"}), "bindings[0].grant.jwtBearer.lifetime: must be whole seconds"},
+		{"jwt_bearer lifetime negative", jwtBearer(map[string]any{"subject": "svc", "lifetime": "-1s"}), "bindings[0].grant.jwtBearer.lifetime: must be positive"},
+		{"jwt_bearer algorithm", jwtBearer(map[string]any{"subject": "svc", "algorithm": "HS256"}), `bindings[0].grant.jwtBearer.algorithm: must be RS256, PS256 or ES256 (or empty: by key type), got "HS256"`},
+		{"jwt_bearer needs a key", func(b, r map[string]any) {
+			jwtBearer(map[string]any{"subject": "svc"})(b, r)
+			delete(b, "privateKey")
+		}, "bindings[0].grant.jwtBearer: requires privateKey to sign the assertion"},
+		{"jwt_bearer needs the client id", func(b, r map[string]any) {
+			jwtBearer(map[string]any{"subject": "svc"})(b, r)
+			b["clientAuth"] = map[string]any{"method": "none"}
+		}, "bindings[0].clientAuth.clientIDFile: required with grant.jwtBearer: the client ID is the assertion's iss"},
 		{"duplicate names", func(b, r map[string]any) {
 			c := map[string]any{}
 			for k, v := range b {
@@ -207,6 +233,39 @@ func TestValidationErrorsNameTheField(t *testing.T) {
 	}
 }
 
+// jwtBearer edits the minimal config into a jwt_bearer binding (no PoP).
+func jwtBearer(block map[string]any) func(b, r map[string]any) {
+	return func(b, r map[string]any) {
+		delete(b, "pop")
+		b["grant"] = map[string]any{"type": "jwt_bearer", "jwtBearer": block}
+	}
+}
+
+func TestJWTBearerDefaults(t *testing.T) {
+	tests := []struct {
+		name          string
+		block         map[string]any
+		wantLifetime  time.Duration
+		wantCacheSize int
+	}{
+		{"fixed subject", map[string]any{"subject": "svc"}, DefaultJWTBearerLifetime, 0},
+		{"per request", map[string]any{"subjectHeader": "X-Subscriber"}, DefaultJWTBearerLifetime, DefaultCacheSize},
+		{"explicit", map[string]any{"subjectHeader": "X-Subscriber", "lifetime": "300s", "cacheSize": 7, "algorithm": "PS256", "keyID": "k1", "audience": "https://issuer.example"}, 300 * time.Second, 7},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse(mutate(t, jwtBearer(tt.block)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			j := c.Bindings[0].Grant.JWTBearer
+			if j.Lifetime.Duration != tt.wantLifetime || j.CacheSize != tt.wantCacheSize {
+				t.Fatalf("lifetime %s cacheSize %d, want %s %d", j.Lifetime.Duration, j.CacheSize, tt.wantLifetime, tt.wantCacheSize)
+			}
+		})
+	}
+}
+
 // TestInsecureHTTP: cleartext is refused unless the binding opts in, except
 // for loopback destinations (local tests and same-pod services).
 func TestInsecureHTTP(t *testing.T) {
@@ -238,6 +297,20 @@ func TestInsecureHTTP(t *testing.T) {
 				t.Fatalf("want a cleartext refusal, got %v", err)
 			}
 		})
+	}
+}
+
+// TestClientSecretJWTAccepted: client_secret_jwt is a client authentication
+// method like the others, with the token URL as default audience.
+func TestClientSecretJWTAccepted(t *testing.T) {
+	c, err := Parse(mutate(t, func(b, r map[string]any) {
+		b["clientAuth"] = map[string]any{"method": "client_secret_jwt", "clientIDFile": "/s/client_id", "clientSecretFile": "/s/client_secret", "audience": "https://oauth.example"}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := c.Bindings[0].ClientAuth; a.Method != AuthClientSecretJWT || a.Audience != "https://oauth.example" {
+		t.Fatalf("clientAuth = %+v", a)
 	}
 }
 

@@ -53,6 +53,10 @@ const (
 	MaxSharedCacheTimeout = 5 * time.Second
 )
 
+// DefaultJWTBearerLifetime is exp-iat of a jwt_bearer assertion: as short as
+// a client assertion, since a new one is signed for every token request.
+const DefaultJWTBearerLifetime = time.Minute
+
 // DefaultTAAPSign is the sign list used when a TAAP binding names none.
 var DefaultTAAPSign = []string{"uri", "http-method", "body"}
 
@@ -135,6 +139,14 @@ func (b *Binding) setDefaults() {
 		}
 		if g.LoginHintFormat == "" {
 			g.LoginHintFormat = LoginHintOpenGateway
+		}
+	}
+	if j := b.Grant.JWTBearer; j != nil {
+		if j.Lifetime.Duration == 0 {
+			j.Lifetime.Duration = DefaultJWTBearerLifetime
+		}
+		if j.SubjectHeader != "" && j.CacheSize == 0 {
+			j.CacheSize = DefaultCacheSize
 		}
 	}
 	if te := b.Grant.TokenExchange; te != nil && te.GrantType == TokenExchangeTapkey {
@@ -253,7 +265,7 @@ func (b *Binding) validate(p string, errs *fieldErrors) {
 		if b.OAuth1 == nil {
 			errs.add(p+".grant.type", "\"none\" requires oauth1 request signing; without a token there is nothing to add")
 		}
-	case GrantClientCredentials, GrantPassword, GrantRefreshToken, GrantCIBA, GrantTokenExchange:
+	case GrantClientCredentials, GrantPassword, GrantRefreshToken, GrantCIBA, GrantTokenExchange, GrantJWTBearer:
 		if b.TokenEndpoint == nil {
 			errs.add(p+".tokenEndpoint", "required for grant %q", g.Type)
 		}
@@ -262,7 +274,7 @@ func (b *Binding) validate(p string, errs *fieldErrors) {
 	case "":
 		errs.add(p+".grant.type", "required")
 	default:
-		errs.add(p+".grant.type", "unsupported grant %q (want one of client_credentials, password, refresh_token, ciba, token_exchange, none)", g.Type)
+		errs.add(p+".grant.type", "unsupported grant %q (want one of client_credentials, password, refresh_token, ciba, token_exchange, jwt_bearer, none)", g.Type)
 	}
 	for i, s := range g.Scopes {
 		if s == "" || strings.ContainsAny(s, " \"\\") {
@@ -281,6 +293,7 @@ func (b *Binding) validate(p string, errs *fieldErrors) {
 	requireSub("refreshToken", g.RefreshToken != nil, GrantRefreshToken)
 	requireSub("ciba", g.CIBA != nil, GrantCIBA)
 	requireSub("tokenExchange", g.TokenExchange != nil, GrantTokenExchange)
+	requireSub("jwtBearer", g.JWTBearer != nil, GrantJWTBearer)
 	if g.Password != nil {
 		requireFile(errs, p+".grant.password.usernameFile", g.Password.UsernameFile)
 		requireFile(errs, p+".grant.password.passwordFile", g.Password.PasswordFile)
@@ -312,6 +325,9 @@ func (b *Binding) validate(p string, errs *fieldErrors) {
 	if te := g.TokenExchange; te != nil {
 		b.validateTokenExchange(p+".grant.tokenExchange", te, errs)
 	}
+	if j := g.JWTBearer; j != nil {
+		b.validateJWTBearer(p, j, errs)
+	}
 	if te := b.TokenEndpoint; te != nil {
 		b.validateURL(p, "tokenEndpoint.url", te.URL, errs)
 		if te.Method != "GET" && te.Method != "POST" {
@@ -335,6 +351,10 @@ func (b *Binding) validate(p string, errs *fieldErrors) {
 		b.validateOAuth1(p+".oauth1", o, errs)
 	}
 	b.Refresh.validate(p+".refresh", errs)
+	b.Upstream.Proxy.validate(p+".upstream.proxy", errs)
+	if te := b.TokenEndpoint; te != nil {
+		te.Proxy.validate(p+".tokenEndpoint.proxy", errs)
+	}
 	if sc := b.SharedCache; sc != nil {
 		b.validateSharedCache(p+".sharedCache", sc, errs)
 	}

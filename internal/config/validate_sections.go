@@ -1,9 +1,12 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Per-section checks of one binding, split from validate.go so each file
@@ -58,11 +61,77 @@ func (b *Binding) validateTokenExchange(p string, te *TokenExchange, errs *field
 	}
 }
 
+// MaxJWTBearerSubjectBytes bounds a jwt_bearer sub: room for a TS.43
+// operator token, short enough to keep hostile values out of cache keys and
+// request bodies.
+const MaxJWTBearerSubjectBytes = 1024
+
+// validateJWTBearer checks grant.jwtBearer; p is the binding's path, because
+// the grant also needs privateKey and clientAuth.clientIDFile.
+func (b *Binding) validateJWTBearer(p string, j *JWTBearer, errs *fieldErrors) {
+	jp := p + ".grant.jwtBearer"
+	switch {
+	case j.Subject != "" && j.SubjectHeader != "":
+		errs.add(jp, "set exactly one of subject (fixed) or subjectHeader (per request), not both")
+	case j.Subject == "" && j.SubjectHeader == "":
+		errs.add(jp, "set exactly one of subject (fixed) or subjectHeader (per request)")
+	case j.SubjectHeader != "":
+		validateHeader(errs, jp+".subjectHeader", j.SubjectHeader)
+		if j.CacheSize < 1 {
+			errs.add(jp+".cacheSize", "must be at least 1")
+		}
+	default:
+		if err := ValidateJWTBearerSubject(j.Subject); err != nil {
+			errs.add(jp+".subject", "%v", err)
+		}
+		if j.CacheSize != 0 {
+			errs.add(jp+".cacheSize", "only used with subjectHeader; a fixed subject has one token")
+		}
+	}
+	switch d := j.Lifetime.Duration; {
+	case d <= 0:
+		errs.add(jp+".lifetime", "must be positive")
+	case d > MaxJWTBearerLifetime:
+		errs.add(jp+".lifetime", "must be <= %s, got %s", MaxJWTBearerLifetime, d)
+	case d%time.Second != 0:
+		errs.add(jp+".lifetime", "must be whole seconds (iat/exp are in seconds), got %s", d)
+	}
+	switch j.Algorithm {
+	case "", AlgRS256, AlgPS256, AlgES256:
+	default:
+		errs.add(jp+".algorithm", "must be %s, %s or %s (or empty: by key type), got %q", AlgRS256, AlgPS256, AlgES256, j.Algorithm)
+	}
+	if b.PrivateKey == nil {
+		errs.add(jp, "requires privateKey to sign the assertion")
+	}
+	if b.ClientAuth.ClientIDFile == "" {
+		errs.add(p+".clientAuth.clientIDFile", "required with grant.jwtBearer: the client ID is the assertion's iss")
+	}
+}
+
+// ValidateJWTBearerSubject checks a jwt_bearer sub, fixed or from a request
+// header: the authorization server decides what it names (CAMARA: tel:+... or
+// operatortoken:...), the sidecar only keeps it safe to send and cache. The
+// error never repeats the value, which may be a phone number.
+func ValidateJWTBearerSubject(s string) error {
+	switch {
+	case s == "":
+		return errors.New("must not be empty")
+	case len(s) > MaxJWTBearerSubjectBytes:
+		return fmt.Errorf("longer than %d bytes (%d)", MaxJWTBearerSubjectBytes, len(s))
+	case !utf8.ValidString(s):
+		return errors.New("not valid UTF-8")
+	case strings.IndexFunc(s, unicode.IsControl) >= 0:
+		return errors.New("contains a control character")
+	}
+	return nil
+}
+
 func (b *Binding) validateClientAuth(p string, errs *fieldErrors) {
 	a := b.ClientAuth
 	needsToken := b.Grant.Type != GrantNone && b.Grant.Type != ""
 	switch a.Method {
-	case AuthClientSecretBasic, AuthClientSecretPost:
+	case AuthClientSecretBasic, AuthClientSecretPost, AuthClientSecretJWT:
 		requireFile(errs, p+".clientIDFile", a.ClientIDFile)
 		requireFile(errs, p+".clientSecretFile", a.ClientSecretFile)
 	case AuthPrivateKeyJWT:
@@ -80,7 +149,7 @@ func (b *Binding) validateClientAuth(p string, errs *fieldErrors) {
 			errs.add(p+".method", "required")
 		}
 	default:
-		errs.add(p+".method", "unsupported method %q (want client_secret_basic, client_secret_post, private_key_jwt, tls_client_auth or none)", a.Method)
+		errs.add(p+".method", "unsupported method %q (want client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt, tls_client_auth or none)", a.Method)
 	}
 }
 

@@ -122,7 +122,20 @@ func (r *BindingReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		}
 		return reconcile.Result{}, err
 	}
-	return reconcile.Result{RequeueAfter: r.opts.ResyncPeriod}, nil
+	return reconcile.Result{RequeueAfter: r.requeueAfter(cond)}, nil
+}
+
+// missingRecheck is how soon a binding whose Secret or key is missing is
+// checked again. `kubectl apply -f` of one file creates the binding and its
+// Secrets in file order, often binding first; Secrets are not watched, so
+// without this the binding would report SecretNotFound for a whole resync.
+const missingRecheck = 5 * time.Second
+
+func (r *BindingReconciler) requeueAfter(cond metav1.Condition) time.Duration {
+	if (cond.Reason == v1alpha1.ReasonSecretNotFound || cond.Reason == v1alpha1.ReasonKeyMissing) && missingRecheck < r.opts.ResyncPeriod {
+		return missingRecheck
+	}
+	return r.opts.ResyncPeriod
 }
 
 // readiness computes the Ready condition.

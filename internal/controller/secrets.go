@@ -92,10 +92,20 @@ func requirements(spec *v1alpha1.OAuthClientBindingSpec) ([]secretRequirement, e
 			return nil, err
 		}
 	}
+	for _, px := range proxies(spec) {
+		ref := px.proxy.CredentialsSecretRef
+		if ref == nil {
+			continue
+		}
+		user := or(ref.UsernameKey, defUsernameKey)
+		if err := add(px.field+".credentialsSecretRef", ref.Name, parseProxyCredentials(user), user, or(ref.PasswordKey, defPasswordKey)); err != nil {
+			return nil, err
+		}
+	}
 
 	if ca := spec.ClientAuth; ca != nil {
 		switch ca.Method {
-		case v1alpha1.ClientSecretBasic, v1alpha1.ClientSecretPost:
+		case v1alpha1.ClientSecretBasic, v1alpha1.ClientSecretPost, v1alpha1.ClientSecretJWT:
 			if ca.SecretRef == nil {
 				return nil, invalidSpec("spec.clientAuth.secretRef: required when clientAuth.method is %s", ca.Method)
 			}
@@ -134,6 +144,9 @@ func requirements(spec *v1alpha1.OAuthClientBindingSpec) ([]secretRequirement, e
 		if err := add("spec.privateKey.secretRef", ref.Name, parsePrivateKey(k, string(ref.PassphraseKey)), keys...); err != nil {
 			return nil, err
 		}
+	}
+	if spec.Grant.Type == v1alpha1.GrantJWTBearer && spec.PrivateKey == nil {
+		return nil, invalidSpec("spec.privateKey: required when grant.type is JWTBearer")
 	}
 	if p := spec.ProofOfPossession; p != nil && p.Type == v1alpha1.PoPTAAP && spec.PrivateKey == nil {
 		return nil, invalidSpec("spec.privateKey: required when proofOfPossession.type is TAAP")
@@ -328,6 +341,35 @@ func parseCABundle(key string) func(map[string][]byte) error {
 	return func(data map[string][]byte) error {
 		if !x509.NewCertPool().AppendCertsFromPEM(data[key]) {
 			return fmt.Errorf("key %q holds no PEM CERTIFICATE", key)
+		}
+		return nil
+	}
+}
+
+// specProxy is a proxy section and its spec path.
+type specProxy struct {
+	field string
+	proxy *v1alpha1.EgressProxy
+}
+
+// proxies lists the binding's proxy sections.
+func proxies(spec *v1alpha1.OAuthClientBindingSpec) []specProxy {
+	var out []specProxy
+	if p := spec.Upstream.Proxy; p != nil {
+		out = append(out, specProxy{"spec.upstream.proxy", p})
+	}
+	if te := spec.TokenEndpoint; te != nil && te.Proxy != nil {
+		out = append(out, specProxy{"spec.tokenEndpoint.proxy", te.Proxy})
+	}
+	return out
+}
+
+// parseProxyCredentials refuses a username the sidecar could not send: the
+// Basic scheme (RFC 7617 §2) splits user-id and password at the first ':'.
+func parseProxyCredentials(userKey string) func(map[string][]byte) error {
+	return func(data map[string][]byte) error {
+		if bytes.Contains(bytes.TrimSpace(data[userKey]), []byte(":")) {
+			return fmt.Errorf("key %q: the proxy username contains ':', which Basic authentication (RFC 7617) cannot carry", userKey)
 		}
 		return nil
 	}

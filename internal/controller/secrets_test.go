@@ -62,6 +62,13 @@ func TestRequirements(t *testing.T) {
 			},
 		},
 		{
+			name: "client_secret_jwt needs the secret, which keys the assertion",
+			spec: v1alpha1.OAuthClientBindingSpec{
+				ClientAuth: &v1alpha1.ClientAuth{Method: v1alpha1.ClientSecretJWT, SecretRef: &v1alpha1.ClientSecretRef{Name: "creds"}},
+			},
+			want: []reqSummary{{"spec.clientAuth.secretRef", "creds", []string{"client_id", "client_secret"}}},
+		},
+		{
 			name: "mtls, CAs, password grant",
 			spec: v1alpha1.OAuthClientBindingSpec{
 				Upstream:      v1alpha1.Upstream{CASecretRef: &v1alpha1.CASecretRef{Name: "up-ca"}},
@@ -124,9 +131,31 @@ func TestRequirements(t *testing.T) {
 			},
 		},
 		{
+			name: "proxy credentials for the upstream and the token endpoint",
+			spec: v1alpha1.OAuthClientBindingSpec{
+				Upstream: v1alpha1.Upstream{Proxy: &v1alpha1.EgressProxy{URL: "http://proxy:3128",
+					CredentialsSecretRef: &v1alpha1.ProxyCredentialsSecretRef{Name: "corp-proxy"}}},
+				TokenEndpoint: &v1alpha1.TokenEndpoint{Proxy: &v1alpha1.EgressProxy{FromEnvironment: true,
+					CredentialsSecretRef: &v1alpha1.ProxyCredentialsSecretRef{Name: "idp-proxy", UsernameKey: "user", PasswordKey: "pass"}}},
+			},
+			want: []reqSummary{
+				{"spec.upstream.proxy.credentialsSecretRef", "corp-proxy", []string{"username", "password"}},
+				{"spec.tokenEndpoint.proxy.credentialsSecretRef", "idp-proxy", []string{"user", "pass"}},
+			},
+		},
+		{
+			name: "proxy without credentials needs no Secret",
+			spec: v1alpha1.OAuthClientBindingSpec{Upstream: v1alpha1.Upstream{Proxy: &v1alpha1.EgressProxy{URL: "http://proxy:3128"}}},
+		},
+		{
 			name:    "basic without secretRef",
 			spec:    v1alpha1.OAuthClientBindingSpec{ClientAuth: &v1alpha1.ClientAuth{Method: v1alpha1.ClientSecretPost}},
 			wantErr: "spec.clientAuth.secretRef: required when clientAuth.method is ClientSecretPost",
+		},
+		{
+			name:    "client_secret_jwt without secretRef",
+			spec:    v1alpha1.OAuthClientBindingSpec{ClientAuth: &v1alpha1.ClientAuth{Method: v1alpha1.ClientSecretJWT}},
+			wantErr: "spec.clientAuth.secretRef: required when clientAuth.method is ClientSecretJWT",
 		},
 		{
 			name:    "TLSClientAuth without tlsSecretRef",
@@ -137,6 +166,11 @@ func TestRequirements(t *testing.T) {
 			name:    "private_key_jwt without privateKey",
 			spec:    v1alpha1.OAuthClientBindingSpec{ClientAuth: &v1alpha1.ClientAuth{Method: v1alpha1.PrivateKeyJWT}},
 			wantErr: "spec.privateKey: required when clientAuth.method is PrivateKeyJWT",
+		},
+		{
+			name:    "JWTBearer without privateKey",
+			spec:    v1alpha1.OAuthClientBindingSpec{Grant: v1alpha1.Grant{Type: v1alpha1.GrantJWTBearer, JWTBearer: &v1alpha1.JWTBearerGrant{Subject: "s"}}},
+			wantErr: "spec.privateKey: required when grant.type is JWTBearer",
 		},
 		{
 			name:    "TAAP without privateKey",
@@ -195,6 +229,7 @@ func TestCheckSecret(t *testing.T) {
 	plainReq := secretRequirement{field: "spec.clientAuth.secretRef", secret: "creds", keys: []string{"client_id", "client_secret"}}
 	keysReq := secretRequirement{field: "spec.sharedCache.encryptionKeySecretRef", secret: "keys", keys: []string{"current"}, parse: parseEncryptionKeys("current", "previous")}
 	aesKey := []byte("3q2+7w3q2+7w3q2+7w3q2+7w3q2+7w3q2+7w3q2+7w0=\n")
+	proxyReq := secretRequirement{field: "spec.upstream.proxy.credentialsSecretRef", secret: "corp-proxy", keys: []string{"username", "password"}, parse: parseProxyCredentials("username")}
 
 	tests := []struct {
 		name       string
@@ -232,6 +267,11 @@ func TestCheckSecret(t *testing.T) {
 		{name: "tls pair", req: tlsReq, data: map[string][]byte{"tls.crt": crt, "tls.key": key}},
 		{name: "tls mismatched pair", req: tlsReq, data: map[string][]byte{"tls.crt": crt, "tls.key": otherKey}, wantReason: v1alpha1.ReasonKeyUnparseable,
 			wantMsg: []string{`"tls.crt"/"tls.key"`}},
+		{name: "proxy credentials", req: proxyReq, data: map[string][]byte{"username": []byte("svc-proxy\n"), "password": []byte("s3cret")}},
+		{name: "proxy credentials missing password", req: proxyReq, data: map[string][]byte{"username": []byte("svc-proxy")}, wantReason: v1alpha1.ReasonKeyMissing,
+			wantMsg: []string{`secret "corp-proxy" referenced by spec.upstream.proxy.credentialsSecretRef has no key "password"`}},
+		{name: "proxy username with a colon", req: proxyReq, data: map[string][]byte{"username": []byte("corp:svc-proxy"), "password": []byte("s3cret")}, wantReason: v1alpha1.ReasonKeyUnparseable,
+			wantMsg: []string{`key "username"`, "':'", "RFC 7617"}},
 		{name: "ca bundle", req: caReq, data: map[string][]byte{"ca.crt": crt}},
 		{name: "ca bundle without certificate", req: caReq, data: map[string][]byte{"ca.crt": key}, wantReason: v1alpha1.ReasonKeyUnparseable,
 			wantMsg: []string{`"ca.crt" holds no PEM CERTIFICATE`}},

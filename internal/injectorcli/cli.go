@@ -1,6 +1,7 @@
 // Package injectorcli implements the injector binary's subcommands: run (the
-// sidecar), pop (mint one TAAP PoP token), token (run a grant once) and
-// version. It is separate from cmd/injector so the commands are testable
+// sidecar), pop (mint one TAAP PoP token), token (run a grant once),
+// consent (get the first refresh token or OAuth 1.0a token through a
+// person's browser) and version. It is separate from cmd/injector so the commands are testable
 // in-process, and separate from internal/sidecar so the proxy core knows
 // nothing of flags.
 package injectorcli
@@ -47,6 +48,12 @@ commands:
                                     print one TAAP PoP token
   token    --config FILE --binding NAME
                                     run the binding's grant once; print the result with tokens redacted
+  consent  --config FILE --binding NAME --authorize-url URL [--output FILE] [--redirect-port N]
+           [--scope S] [--timeout D] [--no-browser] [--secret-name N] [--namespace NS]
+           [--request-token-url URL --access-token-url URL [--oob]]
+                                    get a three-legged binding's first refresh token (OAuth 2,
+                                    PKCE) or token and secret (OAuth 1.0a) through a browser;
+                                    print the Secret manifest that holds it
   version                           print the version
 `
 
@@ -64,6 +71,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = popCmd(args[1:], stdout)
 	case "token":
 		err = tokenCmd(ctx, args[1:], stdout, getenv)
+	case "consent":
+		err = consentCmd(ctx, args[1:], stdin, stdout, stderr, getenv)
 	case "version", "--version":
 		fmt.Fprintln(stdout, Version)
 	case "help", "-h", "--help":

@@ -23,13 +23,21 @@ import (
 // ClientAssertionType is the RFC 7523 §2.2 client_assertion_type value.
 const ClientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
-// AssertionLifetime is exp-iat of a private_key_jwt assertion: long enough
-// for clock skew, short enough that a leaked assertion is soon useless.
+// AssertionLifetime is exp-iat of a client assertion: long enough for clock
+// skew, short enough that a leaked assertion is soon useless.
 const AssertionLifetime = 60 * time.Second
+
+// MinHS256SecretBytes is RFC 7518 §3.2's floor for an HS256 key: a key "of
+// the same size as the hash output ... MUST be used". client_secret_jwt keys
+// HMAC with the secret's octets (OpenID Core §16.19), so a shorter secret is
+// refused rather than used as a weak key.
+const MinHS256SecretBytes = 32
 
 // Credentials are read afresh for every token request so a rotated Secret
 // takes effect without a restart.
 type Credentials struct {
+	// ClientSecret is sent by the client_secret methods and keys the HS256
+	// assertion of client_secret_jwt.
 	ClientID, ClientSecret string
 	// Key signs private_key_jwt assertions: RS256 for RSA keys, ES256 for
 	// P-256, ES384 for P-384 and EdDSA for Ed25519.
@@ -68,18 +76,23 @@ func applyClientAuth(method, audience string, now time.Time, creds Credentials, 
 			form.Set("client_secret", creds.ClientSecret)
 		}
 		return secrets, nil
-	case config.AuthPrivateKeyJWT:
+	case config.AuthPrivateKeyJWT, config.AuthClientSecretJWT:
 		if creds.ClientID == "" {
 			return nil, errors.New("credentials: client ID is empty")
 		}
-		assertion, err := clientAssertion(creds.ClientID, audience, creds.Key, now)
+		method, key, err := assertionKey(method, creds)
+		if err != nil {
+			return nil, err
+		}
+		assertion, err := clientAssertion(creds.ClientID, audience, method, key, now)
 		if err != nil {
 			return nil, err
 		}
 		form.Set("client_id", creds.ClientID)
 		form.Set("client_assertion_type", ClientAssertionType)
 		form.Set("client_assertion", assertion)
-		return []string{assertion}, nil
+		// The secret is not sent, but a server might quote it back.
+		return []string{assertion, creds.ClientSecret, url.QueryEscape(creds.ClientSecret)}, nil
 	case config.AuthTLSClientAuth:
 		// The certificate is on the caller's transport; RFC 8705 §2 still
 		// wants client_id in the body to pick the registered client.
@@ -97,15 +110,32 @@ func applyClientAuth(method, audience string, now time.Time, creds Credentials, 
 	return nil, fmt.Errorf("unsupported client authentication method %q", method)
 }
 
-// clientAssertion signs the RFC 7523 §3 JWT used by private_key_jwt.
-func clientAssertion(clientID, audience string, key crypto.Signer, now time.Time) (string, error) {
-	if key == nil {
-		return "", errors.New("credentials: private_key_jwt requires a private key")
+// assertionKey picks the JWS algorithm and key of a client assertion:
+// the private key's own algorithm for private_key_jwt, HS256 keyed with the
+// secret's octets for client_secret_jwt (OpenID Core §9).
+func assertionKey(authMethod string, creds Credentials) (jwt.SigningMethod, any, error) {
+	if authMethod == config.AuthClientSecretJWT {
+		switch n := len(creds.ClientSecret); {
+		case n == 0:
+			return nil, nil, errors.New("credentials: client secret is empty (required for client_secret_jwt)")
+		case n < MinHS256SecretBytes:
+			return nil, nil, fmt.Errorf("credentials: client secret is %d bytes; client_secret_jwt signs with HS256, which needs at least %d (RFC 7518 §3.2); ask for a longer secret or use client_secret_basic", n, MinHS256SecretBytes)
+		}
+		return jwt.SigningMethodHS256, []byte(creds.ClientSecret), nil
 	}
-	alg, err := signingMethod(key)
+	if creds.Key == nil {
+		return nil, nil, errors.New("credentials: private_key_jwt requires a private key")
+	}
+	alg, err := signingMethod(creds.Key)
 	if err != nil {
-		return "", err
+		return nil, nil, err
 	}
+	return alg, creds.Key, nil
+}
+
+// clientAssertion signs the RFC 7523 §3 JWT used by private_key_jwt and
+// client_secret_jwt.
+func clientAssertion(clientID, audience string, alg jwt.SigningMethod, key any, now time.Time) (string, error) {
 	claims := jwt.MapClaims{
 		"iss": clientID,
 		"sub": clientID,

@@ -31,7 +31,8 @@ type Options struct {
 	// AuthMethod is one of the config.Auth* constants;
 	// client_secret_basic when empty (the RFC 7591 default).
 	AuthMethod string
-	// Audience is the private_key_jwt aud; TokenURL when empty.
+	// Audience is the aud of private_key_jwt and client_secret_jwt client
+	// assertions; TokenURL when empty.
 	Audience    string
 	Credentials func() (Credentials, error)
 	// HTTPClient carries the transport (mTLS certificate, private CA). The
@@ -69,6 +70,8 @@ type Client struct {
 var reservedParams = []string{
 	"grant_type", "client_id", "client_secret", "client_assertion", "client_assertion_type",
 	"username", "password", "refresh_token", "auth_req_id", "subject_token", "subject_token_type",
+	"code", "code_verifier", "redirect_uri",
+	"assertion",
 }
 
 // NewClient validates o and returns a client. Errors name the Options field.
@@ -99,9 +102,9 @@ func NewClient(o Options) (*Client, error) {
 	case "":
 		o.AuthMethod = config.AuthClientSecretBasic
 	case config.AuthClientSecretBasic, config.AuthClientSecretPost, config.AuthPrivateKeyJWT,
-		config.AuthTLSClientAuth, config.AuthNone:
+		config.AuthClientSecretJWT, config.AuthTLSClientAuth, config.AuthNone:
 	default:
-		return nil, fmt.Errorf("oauth: AuthMethod: unsupported %q (want client_secret_basic, client_secret_post, private_key_jwt, tls_client_auth or none)", o.AuthMethod)
+		return nil, fmt.Errorf("oauth: AuthMethod: unsupported %q (want client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt, tls_client_auth or none)", o.AuthMethod)
 	}
 	if o.Credentials == nil && o.AuthMethod != config.AuthNone {
 		return nil, fmt.Errorf("oauth: Credentials: required for %s", o.AuthMethod)
@@ -169,6 +172,9 @@ type call struct {
 	params   url.Values // grant parameters, before client authentication
 	secrets  []string   // values that must not surface in errors
 	dpop     bool
+	// perAttempt adds parameters that must be new on every attempt (a
+	// grant assertion with its jti) and returns their secret values.
+	perAttempt func(creds Credentials, now time.Time, form url.Values) ([]string, error)
 }
 
 // reply is the raw answer; parsing is the caller's business because the
@@ -183,12 +189,17 @@ type reply struct {
 
 // token sends a grant to the token endpoint and parses the answer.
 func (c *Client) token(ctx context.Context, params url.Values, secrets []string) (*Token, error) {
+	return c.tokenWith(ctx, params, secrets, nil)
+}
+
+// tokenWith is token with parameters rebuilt for every attempt (call.perAttempt).
+func (c *Client) tokenWith(ctx context.Context, params url.Values, secrets []string, perAttempt func(Credentials, time.Time, url.Values) ([]string, error)) (*Token, error) {
 	for k, v := range c.o.ExtraParams {
 		if _, set := params[k]; !set {
 			params.Set(k, v)
 		}
 	}
-	r, err := c.do(ctx, call{endpoint: "token endpoint", url: c.tokenURL, method: c.o.Method, params: params, secrets: secrets, dpop: c.o.DPoP != nil})
+	r, err := c.do(ctx, call{endpoint: "token endpoint", url: c.tokenURL, method: c.o.Method, params: params, secrets: secrets, dpop: c.o.DPoP != nil, perAttempt: perAttempt})
 	if err != nil {
 		return nil, err
 	}
@@ -269,11 +280,19 @@ func (c *Client) send(ctx context.Context, cl call, creds Credentials, nonce str
 		form[k] = append([]string(nil), v...)
 	}
 	header := http.Header{}
-	authSecrets, err := applyClientAuth(c.o.AuthMethod, c.o.Audience, c.o.Now(), creds, form, header)
+	now := c.o.Now()
+	var grantSecrets []string
+	if cl.perAttempt != nil {
+		var err error
+		if grantSecrets, err = cl.perAttempt(creds, now, form); err != nil {
+			return nil, fmt.Errorf("oauth: %s: %w", cl.endpoint, err)
+		}
+	}
+	authSecrets, err := applyClientAuth(c.o.AuthMethod, c.o.Audience, now, creds, form, header)
 	if err != nil {
 		return nil, fmt.Errorf("oauth: %s: %w", cl.endpoint, err)
 	}
-	secrets := append(append([]string(nil), cl.secrets...), authSecrets...)
+	secrets := append(append(append([]string(nil), cl.secrets...), grantSecrets...), authSecrets...)
 	for _, s := range cl.secrets {
 		secrets = append(secrets, url.QueryEscape(s))
 	}

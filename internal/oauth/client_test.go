@@ -157,6 +157,10 @@ func TestClientAuthMethods(t *testing.T) {
 		{method: config.AuthClientSecretPost, creds: Credentials{ClientSecret: "x"}, wantErrSub: "client ID is empty"},
 		{method: config.AuthTLSClientAuth, creds: Credentials{}, wantErrSub: "client ID is empty"},
 		{method: config.AuthPrivateKeyJWT, creds: Credentials{ClientID: "x"}, wantErrSub: "requires a private key"},
+		{method: config.AuthClientSecretJWT, creds: Credentials{ClientID: "x"}, wantErrSub: "client secret is empty (required for client_secret_jwt)"},
+		{method: config.AuthClientSecretJWT, creds: Credentials{ClientSecret: testClientSecret}, wantErrSub: "client ID is empty"},
+		{method: config.AuthClientSecretJWT, creds: Credentials{ClientID: "x", ClientSecret: "only-31-bytes-long-abcdefghijkl"},
+			wantErrSub: "client secret is 31 bytes; client_secret_jwt signs with HS256, which needs at least 32 (RFC 7518 §3.2)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+"/"+tt.wantBody+tt.wantErrSub, func(t *testing.T) {
@@ -283,7 +287,7 @@ func TestNewClientValidation(t *testing.T) {
 		{"no host", Options{TokenURL: "https:///token", Credentials: creds}, "TokenURL: must include a host"},
 		{"userinfo", Options{TokenURL: "https://u:p@as/token", Credentials: creds}, "TokenURL: must not embed credentials"},
 		{"method", Options{TokenURL: "https://as/t", Method: "PUT", Credentials: creds}, `Method: must be GET or POST, got "PUT"`},
-		{"auth method", Options{TokenURL: "https://as/t", AuthMethod: "client_secret_jwt", Credentials: creds}, `AuthMethod: unsupported "client_secret_jwt"`},
+		{"auth method", Options{TokenURL: "https://as/t", AuthMethod: "client_secret_digest", Credentials: creds}, `AuthMethod: unsupported "client_secret_digest"`},
 		{"no credentials", Options{TokenURL: "https://as/t"}, "Credentials: required for client_secret_basic"},
 		{"reserved extra", Options{TokenURL: "https://as/t", Credentials: creds, ExtraParams: map[string]string{"grant_type": "x"}}, "ExtraParams[grant_type]: reserved"},
 		{"empty extra", Options{TokenURL: "https://as/t", Credentials: creds, ExtraParams: map[string]string{"": "x"}}, "ExtraParams: empty parameter name"},

@@ -80,33 +80,52 @@ func TestDPoPNonceRetriedOnlyOnce(t *testing.T) {
 	}
 }
 
-func TestPrivateKeyJWTRebuiltOnDPoPRetry(t *testing.T) {
-	key := rsaKey(t)
-	f := newFakeAS(t, func(w http.ResponseWriter, _ *http.Request, i int) {
-		w.Header().Set("Content-Type", "application/json")
-		if i == 0 {
-			w.Header().Set("DPoP-Nonce", "n1")
-			w.WriteHeader(http.StatusBadRequest)
-			_, _ = io.WriteString(w, `{"error":"use_dpop_nonce"}`)
-			return
-		}
-		_, _ = io.WriteString(w, okBody)
-	})
-	c := newTestClient(t, f, Options{
-		AuthMethod:  config.AuthPrivateKeyJWT,
-		Credentials: staticCreds(Credentials{ClientID: testClientID, Key: key}),
-		DPoP:        func(_, _, n string) (string, error) { return "p" + n, nil },
-	})
-	if _, err := c.ClientCredentials(context.Background(), nil); err != nil {
-		t.Fatal(err)
+// TestAssertionsRebuiltOnDPoPRetry: a server that checks jti replay has seen
+// the first request's JWT when it asks for a DPoP nonce, so the retry must
+// carry a new one, whether it is a client assertion or a grant assertion.
+func TestAssertionsRebuiltOnDPoPRetry(t *testing.T) {
+	tests := []struct {
+		name, param, auth string
+		call              func(*Client) error
+	}{
+		{"private_key_jwt client assertion", "client_assertion", config.AuthPrivateKeyJWT, func(c *Client) error {
+			_, err := c.ClientCredentials(context.Background(), nil)
+			return err
+		}},
+		{"jwt-bearer grant assertion", "assertion", config.AuthNone, func(c *Client) error {
+			_, err := c.JWTBearer(context.Background(), JWTBearerRequest{Subject: "s"})
+			return err
+		}},
 	}
-	reqs := f.requests()
-	if len(reqs) != 2 {
-		t.Fatalf("requests = %d", len(reqs))
-	}
-	a0 := mustParseQuery(t, reqs[0].Body).Get("client_assertion")
-	a1 := mustParseQuery(t, reqs[1].Body).Get("client_assertion")
-	if a0 == "" || a0 == a1 {
-		t.Errorf("retry reused the assertion (jti must be fresh)")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeAS(t, func(w http.ResponseWriter, _ *http.Request, i int) {
+				w.Header().Set("Content-Type", "application/json")
+				if i == 0 {
+					w.Header().Set("DPoP-Nonce", "n1")
+					w.WriteHeader(http.StatusBadRequest)
+					_, _ = io.WriteString(w, `{"error":"use_dpop_nonce"}`)
+					return
+				}
+				_, _ = io.WriteString(w, okBody)
+			})
+			c := newTestClient(t, f, Options{
+				AuthMethod:  tt.auth,
+				Credentials: staticCreds(Credentials{ClientID: testClientID, Key: rsaKey(t)}),
+				DPoP:        func(_, _, n string) (string, error) { return "p" + n, nil },
+			})
+			if err := tt.call(c); err != nil {
+				t.Fatal(err)
+			}
+			reqs := f.requests()
+			if len(reqs) != 2 {
+				t.Fatalf("requests = %d", len(reqs))
+			}
+			a0 := mustParseQuery(t, reqs[0].Body).Get(tt.param)
+			a1 := mustParseQuery(t, reqs[1].Body).Get(tt.param)
+			if a0 == "" || a0 == a1 {
+				t.Errorf("retry reused the %s (jti must be fresh)", tt.param)
+			}
+		})
 	}
 }

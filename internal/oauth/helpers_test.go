@@ -15,12 +15,15 @@ import (
 // Secret-looking values used across tests; the leak test greps every error
 // for each of them.
 const (
-	testClientID     = "s6BhdRkqt3"
-	testClientSecret = "gX1fBat3bV-client-secret"
+	testClientID = "s6BhdRkqt3"
+	// Long enough to be an HS256 key (client_secret_jwt, RFC 7518 §3.2).
+	testClientSecret = "gX1fBat3bV-client-secret-at-least-32-bytes"
 	testPassword     = "hunter2-resource-owner-pw"
 	testRefresh      = "tGzv3JOkF0XG5Qx2TlKWIA-refresh"
 	testSubject      = "eyJhbGciOiJSUzI1NiJ9.subject-token.sig"
 	testAccess       = "2YotnFZFEjr1zCsicMWpAA-access"
+	testCode         = "SplxlOBeZQQYbYS6WxSbIA-code"
+	testVerifier     = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 )
 
 var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)

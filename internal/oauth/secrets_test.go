@@ -16,7 +16,7 @@ import (
 func echoEverything(w http.ResponseWriter, r *http.Request, _ int) {
 	_ = r.ParseForm() // query and body alike
 	var parts []string
-	for _, k := range []string{"client_secret", "password", "refresh_token", "subject_token", "client_assertion", "auth_req_id"} {
+	for _, k := range []string{"client_secret", "password", "refresh_token", "subject_token", "client_assertion", "assertion", "auth_req_id", "code", "code_verifier"} {
 		if v := r.Form.Get(k); v != "" {
 			parts = append(parts, v)
 		}
@@ -38,8 +38,10 @@ func TestErrorsNeverContainSecrets(t *testing.T) {
 	capture := func(next func(http.ResponseWriter, *http.Request, int)) func(http.ResponseWriter, *http.Request, int) {
 		return func(w http.ResponseWriter, r *http.Request, n int) {
 			_ = r.ParseForm()
-			if a := r.Form.Get("client_assertion"); a != "" {
-				assertions = append(assertions, a)
+			for _, k := range []string{"client_assertion", "assertion"} {
+				if a := r.Form.Get(k); a != "" {
+					assertions = append(assertions, a)
+				}
 			}
 			next(w, r, n)
 		}
@@ -62,12 +64,20 @@ func TestErrorsNeverContainSecrets(t *testing.T) {
 		"client_credentials": func(c *Client) error { _, err := c.ClientCredentials(ctx, nil); return err },
 		"password":           func(c *Client) error { _, err := c.Password(ctx, "user", testPassword, nil); return err },
 		"refresh":            func(c *Client) error { _, err := c.Refresh(ctx, testRefresh, nil); return err },
+		"authorization_code": func(c *Client) error {
+			_, err := c.AuthorizationCode(ctx, testCode, "http://127.0.0.1:1/callback", testVerifier)
+			return err
+		},
+		"jwt_bearer": func(c *Client) error {
+			_, err := c.JWTBearer(ctx, JWTBearerRequest{Subject: "tel:+34600000001"})
+			return err
+		},
 		"exchange": func(c *Client) error {
 			_, err := c.Exchange(ctx, ExchangeRequest{SubjectToken: testSubject, SubjectTokenType: "jwt"})
 			return err
 		},
 	}
-	authMethods := []string{config.AuthClientSecretBasic, config.AuthClientSecretPost, config.AuthPrivateKeyJWT}
+	authMethods := []string{config.AuthClientSecretBasic, config.AuthClientSecretPost, config.AuthPrivateKeyJWT, config.AuthClientSecretJWT}
 	redactedSeen := false
 	for rname, respond := range responders {
 		for gname, grant := range grants {
@@ -83,7 +93,7 @@ func TestErrorsNeverContainSecrets(t *testing.T) {
 						t.Fatalf("%s/%s/%s/%s: want an error", rname, gname, am, method)
 					}
 					msg := err.Error()
-					secrets := append([]string{testClientSecret, testPassword, testRefresh, testSubject, testAccess,
+					secrets := append([]string{testClientSecret, testPassword, testRefresh, testSubject, testAccess, testCode, testVerifier,
 						strings.TrimPrefix(BasicAuth(testClientID, testClientSecret), "Basic ")}, assertions...)
 					for _, s := range secrets {
 						if strings.Contains(msg, s) {

@@ -67,6 +67,9 @@ func (b *binding) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (b *binding) checkSubject(s string) *proxyError {
+	if b.cfg.Grant.JWTBearer != nil {
+		return checkJWTBearerSubject(b.subjectHeader, s)
+	}
 	if g := b.cfg.Grant.CIBA; g != nil {
 		if s == "" {
 			form := "tel:+<E.164> or ipport:<ip>[:port]"

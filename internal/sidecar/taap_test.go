@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -20,7 +21,7 @@ import (
 	"github.com/oauth-injector/oauth-injector/internal/taapsim"
 )
 
-func pemKey(t testing.TB, k *rsa.PrivateKey) string {
+func pemKey(t testing.TB, k crypto.Signer) string {
 	der, err := x509.MarshalPKCS8PrivateKey(k)
 	if err != nil {
 		t.Fatal(err)

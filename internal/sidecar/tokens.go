@@ -34,7 +34,7 @@ func (b *binding) newTokenSource() error {
 		return nil
 	}
 	te := c.TokenEndpoint
-	tr, err := b.newTransport(te.CAFile, "tokenEndpoint.caFile")
+	tr, err := b.newTransport("tokenEndpoint", te.CAFile, te.Proxy)
 	if err != nil {
 		return err
 	}
@@ -81,6 +81,10 @@ func (b *binding) newTokenSource() error {
 		b.subjectHeader = g.TokenExchange.SubjectToken.Mint.SubjectHeader
 		ro.MaxSubjects = g.TokenExchange.SubjectToken.Mint.CacheSize
 		b.clientLevel = false
+	case g.JWTBearer != nil:
+		if err := b.setupJWTBearer(&ro); err != nil {
+			return err
+		}
 	}
 	if c.SharedCache != nil {
 		if b.shared, err = b.newSharedLevel(); err != nil {
@@ -136,6 +140,8 @@ func (b *binding) fetch(ctx context.Context, subject string, prev *oauth.Token) 
 		return b.fetchRefresh(ctx, g)
 	case config.GrantCIBA:
 		return b.client.CIBA(ctx, b.cibaRequest(subject))
+	case config.GrantJWTBearer:
+		return b.fetchJWTBearer(ctx, subject)
 	case config.GrantTokenExchange:
 		st, err := b.subjectToken(subject)
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"hash"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -87,6 +88,17 @@ const oauth1Methods = "HMAC-SHA1, HMAC-SHA256, RSA-SHA1, RSA-SHA256 or PLAINTEXT
 // request body the caller buffered; it is read, never changed, and only
 // signed when Content-Type is application/x-www-form-urlencoded.
 func (s *OAuth1Signer) Sign(req *http.Request, body []byte) error {
+	return s.SignWith(req, body, nil)
+}
+
+// fixedProtocolParams are the parameters Sign itself sets, in header order.
+var fixedProtocolParams = []string{"oauth_consumer_key", "oauth_token", "oauth_signature_method", "oauth_timestamp", "oauth_nonce", "oauth_version"}
+
+// SignWith is Sign plus protocol parameters of one step of the RFC 5849 §2
+// redirection flow: oauth_callback when asking for temporary credentials
+// (§2.1), oauth_verifier when exchanging them for a token (§2.3). They go
+// into the Authorization header and are covered by the signature.
+func (s *OAuth1Signer) SignWith(req *http.Request, body []byte, extra map[string]string) error {
 	if s == nil {
 		return errors.New("oauth1: signer is nil; build it with NewOAuth1Signer")
 	}
@@ -117,6 +129,18 @@ func (s *OAuth1Signer) Sign(req *http.Request, body []byte) error {
 	if s.Params.Token != "" {
 		op["oauth_token"] = s.Params.Token
 	}
+	extraNames := make([]string, 0, len(extra))
+	for k, v := range extra {
+		if !strings.HasPrefix(k, "oauth_") || slices.Contains(fixedProtocolParams, k) || k == "oauth_signature" {
+			return fmt.Errorf("oauth1: extra protocol parameter %q: must be an oauth_ parameter the signer does not set itself", k)
+		}
+		if v == "" {
+			return fmt.Errorf("oauth1: extra protocol parameter %s is empty", k)
+		}
+		op[k] = v
+		extraNames = append(extraNames, k)
+	}
+	slices.Sort(extraNames)
 	method := req.Method
 	if method == "" {
 		method = http.MethodGet
@@ -133,7 +157,7 @@ func (s *OAuth1Signer) Sign(req *http.Request, body []byte) error {
 		// realm is an RFC 2617 quoted-string, not percent-encoded (§3.5.1).
 		b.WriteString(`realm="` + s.Params.Realm + `", `)
 	}
-	for i, k := range []string{"oauth_consumer_key", "oauth_token", "oauth_signature_method", "oauth_timestamp", "oauth_nonce", "oauth_version", "oauth_signature"} {
+	for i, k := range slices.Concat(fixedProtocolParams, extraNames, []string{"oauth_signature"}) {
 		v, ok := op[k]
 		if !ok {
 			continue

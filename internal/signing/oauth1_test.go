@@ -85,6 +85,14 @@ func TestOAuth1SignatureVectors(t *testing.T) {
 			params: photosParams(OAuth1HMACSHA1), cs: "kd94hf93k423kf44", ts: "pfkkdhi9sl3r4s00", want: "MdpQcU8iPSUjWoN/UDMsK2sui9I="},
 		{name: "photos HMAC-SHA256 (openssl)", method: "GET", url: "http://photos.example.net/photos?file=vacation.jpg&size=original",
 			params: photosParams(OAuth1HMACSHA256), cs: "kd94hf93k423kf44", ts: "pfkkdhi9sl3r4s00", want: "HtMwoX2zenlFjgGg/SNEoKEQmL7CzxYFEKzs7er044Y="},
+		{name: "RFC 5849 §1.2 temporary credentials (oauth_callback)", method: "POST", url: "https://photos.example.net/initiate",
+			params: map[string]string{"oauth_consumer_key": "dpf43f3p2l4k3l03", "oauth_signature_method": "HMAC-SHA1", "oauth_timestamp": "137131200",
+				"oauth_nonce": "wIjqoS", "oauth_callback": "http://printer.example.com/ready"},
+			cs: "kd94hf93k423kf44", want: "74KNZJeDHnMBp0EMJ9ZHt/XKycU="},
+		{name: "RFC 5849 §1.2 token credentials (oauth_verifier)", method: "POST", url: "https://photos.example.net/token",
+			params: map[string]string{"oauth_consumer_key": "dpf43f3p2l4k3l03", "oauth_token": "hh5s93j4hdidpola", "oauth_signature_method": "HMAC-SHA1",
+				"oauth_timestamp": "137131201", "oauth_nonce": "walatlh", "oauth_verifier": "hfdp7dh39dks9884"},
+			cs: "kd94hf93k423kf44", ts: "hdhd0244k9j7ao03", want: "gKgrFCywp7rO0OXSjdot/IHF7IU="},
 		{name: "PLAINTEXT", method: "GET", url: "http://photos.example.net/photos", params: photosParams(OAuth1Plaintext),
 			cs: "kd94hf93k423kf44", ts: "pfkkdhi9sl3r4s00", want: "kd94hf93k423kf44&pfkkdhi9sl3r4s00"},
 		{name: "PLAINTEXT encodes secrets, keeps & for empty token secret", method: "GET", url: "http://x/", params: photosParams(OAuth1Plaintext),
@@ -129,6 +137,68 @@ func TestOAuth1SignHeader(t *testing.T) {
 				t.Errorf("Authorization\n got %s\nwant %s", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestOAuth1SignWithRedirectionParams: the RFC 5849 §1.2 exchanges through
+// SignWith. The parameters land in the header, percent-encoded, and the
+// signature is the RFC's HMAC over a base string that includes them (plus
+// the oauth_version Sign always adds).
+func TestOAuth1SignWithRedirectionParams(t *testing.T) {
+	tests := []struct {
+		name, url, token, tokenSecret string
+		extra                         map[string]string
+		wantInHeader                  string
+	}{
+		{name: "initiate", url: "https://photos.example.net/initiate", extra: map[string]string{"oauth_callback": "http://printer.example.com/ready"},
+			wantInHeader: `oauth_callback="http%3A%2F%2Fprinter.example.com%2Fready"`},
+		{name: "oob callback", url: "https://photos.example.net/initiate", extra: map[string]string{"oauth_callback": "oob"},
+			wantInHeader: `oauth_callback="oob"`},
+		{name: "token", url: "https://photos.example.net/token", token: "hh5s93j4hdidpola", tokenSecret: "hdhd0244k9j7ao03",
+			extra: map[string]string{"oauth_verifier": "hfdp7dh39dks9884"}, wantInHeader: `oauth_verifier="hfdp7dh39dks9884"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := NewOAuth1Signer(OAuth1Params{SignatureMethod: OAuth1HMACSHA1, ConsumerKey: "dpf43f3p2l4k3l03", ConsumerSecret: "kd94hf93k423kf44",
+				Token: tt.token, TokenSecret: tt.tokenSecret, Realm: "Photos"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Now, s.Nonce = fixedClock(137131200), fixed("wIjqoS")
+			req := newReq(t, "POST", tt.url, "")
+			if err := s.SignWith(req, nil, tt.extra); err != nil {
+				t.Fatal(err)
+			}
+			h := req.Header.Get("Authorization")
+			if !strings.Contains(h, tt.wantInHeader) {
+				t.Fatalf("header lacks %s: %s", tt.wantInHeader, h)
+			}
+			p := parseOAuthHeader(t, h)
+			base := SignatureBaseString("POST", req.URL, nil, "", p)
+			for k, v := range tt.extra {
+				if !strings.Contains(base, PercentEncode(PercentEncode(k)+"="+PercentEncode(v))) {
+					t.Errorf("base string does not cover %s: %s", k, base)
+				}
+			}
+			want := hmacSHA1B64("kd94hf93k423kf44&"+tt.tokenSecret, base)
+			if p["oauth_signature"] != want {
+				t.Errorf("signature %s, want %s", p["oauth_signature"], want)
+			}
+		})
+	}
+}
+
+func TestOAuth1SignWithRejectsBadExtras(t *testing.T) {
+	s := photosSigner(t, OAuth1HMACSHA1)
+	for _, extra := range []map[string]string{
+		{"callback": "oob"}, {"oauth_token": "x"}, {"oauth_signature": "x"}, {"oauth_nonce": "x"}, {"oauth_verifier": ""},
+	} {
+		req := newReq(t, "POST", "https://photos.example.net/token", "")
+		if err := s.SignWith(req, nil, extra); err == nil {
+			t.Errorf("SignWith accepted %v", extra)
+		} else if req.Header.Get("Authorization") != "" {
+			t.Errorf("SignWith(%v) failed but set a header", extra)
+		}
 	}
 }
 

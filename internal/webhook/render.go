@@ -19,7 +19,7 @@ import (
 
 // MountRoot is where the sidecar finds its credential files:
 // <MountRoot>/<binding>/<secret-name>/<key>.
-const MountRoot = "/var/run/oauth-injector"
+const MountRoot = config.MountRoot
 
 // serviceAccountDir is the per-binding directory of a projected service
 // account token. The underscore cannot occur in a Secret name, so it never
@@ -117,11 +117,13 @@ func (r *renderer) binding(s *v1alpha1.OAuthClientBindingSpec) config.Binding {
 	if ca := s.Upstream.CASecretRef; ca != nil {
 		cb.Upstream.CAFile = r.file(ca.Name, keyOr(ca.Key, "ca.crt"))
 	}
+	cb.Upstream.Proxy = r.proxy(s.Upstream.Proxy)
 	if te := s.TokenEndpoint; te != nil {
 		cb.TokenEndpoint = &config.TokenEndpoint{URL: te.URL, Method: te.Method, ExtraParams: copyMap(te.ExtraParams)}
 		if ca := te.CASecretRef; ca != nil {
 			cb.TokenEndpoint.CAFile = r.file(ca.Name, keyOr(ca.Key, "ca.crt"))
 		}
+		cb.TokenEndpoint.Proxy = r.proxy(te.Proxy)
 	}
 	cb.Grant = r.grant(&s.Grant)
 	if ca := s.ClientAuth; ca != nil {
@@ -189,6 +191,7 @@ var grantTypes = map[v1alpha1.GrantType]string{
 	v1alpha1.GrantRefreshToken:      config.GrantRefreshToken,
 	v1alpha1.GrantCIBA:              config.GrantCIBA,
 	v1alpha1.GrantTokenExchange:     config.GrantTokenExchange,
+	v1alpha1.GrantJWTBearer:         config.GrantJWTBearer,
 	v1alpha1.GrantNone:              config.GrantNone,
 }
 
@@ -238,6 +241,19 @@ func (r *renderer) grant(g *v1alpha1.Grant) config.Grant {
 	if te := g.TokenExchange; te != nil {
 		out.TokenExchange = r.tokenExchange(te)
 	}
+	if j := g.JWTBearer; j != nil {
+		out.JWTBearer = &config.JWTBearer{
+			Subject:   j.Subject,
+			Audience:  j.Audience,
+			Algorithm: string(j.Algorithm),
+			KeyID:     j.KeyID,
+			Lifetime:  dur(j.Lifetime),
+			CacheSize: int(deref(j.CacheSize)),
+		}
+		if j.SubjectFrom != nil {
+			out.JWTBearer.SubjectHeader = string(j.SubjectFrom.Header)
+		}
+	}
 	return out
 }
 
@@ -273,6 +289,7 @@ func (r *renderer) tokenExchange(te *v1alpha1.TokenExchangeGrant) *config.TokenE
 var authMethods = map[v1alpha1.ClientAuthMethod]string{
 	v1alpha1.ClientSecretBasic: config.AuthClientSecretBasic,
 	v1alpha1.ClientSecretPost:  config.AuthClientSecretPost,
+	v1alpha1.ClientSecretJWT:   config.AuthClientSecretJWT,
 	v1alpha1.PrivateKeyJWT:     config.AuthPrivateKeyJWT,
 	v1alpha1.TLSClientAuth:     config.AuthTLSClientAuth,
 	v1alpha1.ClientAuthNone:    config.AuthNone,
@@ -287,9 +304,12 @@ func (r *renderer) clientAuth(ca *v1alpha1.ClientAuth) config.ClientAuth {
 		m = string(ca.Method)
 	}
 	out := config.ClientAuth{Method: m, Audience: ca.Audience}
-	if ref := ca.SecretRef; ref != nil && m != config.AuthNone {
+	// A public client's ID is mounted too when a secretRef names it (the
+	// controller already requires the key): it identifies the client, and
+	// the JWTBearer grant signs it as iss.
+	if ref := ca.SecretRef; ref != nil {
 		out.ClientIDFile = r.file(ref.Name, keyOr(ref.ClientIDKey, "client_id"))
-		if m == config.AuthClientSecretBasic || m == config.AuthClientSecretPost {
+		if m == config.AuthClientSecretBasic || m == config.AuthClientSecretPost || m == config.AuthClientSecretJWT {
 			out.ClientSecretFile = r.file(ref.Name, keyOr(ref.ClientSecretKey, "client_secret"))
 		}
 	}
@@ -351,6 +371,18 @@ func (r *renderer) oauth1(o *v1alpha1.OAuth1) *config.OAuth1 {
 		if !rsa {
 			out.TokenSecretFile = r.file(t.Name, keyOr(t.SecretKey, "token_secret"))
 		}
+	}
+	return out
+}
+
+func (r *renderer) proxy(p *v1alpha1.EgressProxy) *config.Proxy {
+	if p == nil {
+		return nil
+	}
+	out := &config.Proxy{URL: p.URL, FromEnvironment: p.FromEnvironment}
+	if c := p.CredentialsSecretRef; c != nil {
+		out.UsernameFile = r.file(c.Name, keyOr(c.UsernameKey, "username"))
+		out.PasswordFile = r.file(c.Name, keyOr(c.PasswordKey, "password"))
 	}
 	return out
 }

@@ -110,6 +110,8 @@ type celCase struct {
 }
 
 var celCases = []celCase{
+	{"expiry skew bound", `{"refresh":{"expirySkew":"6m"}}`, "refresh.expirySkew: must be between 0s and 5m"},
+	{"min interval bound", `{"refresh":{"minInterval":"11m"}}`, "refresh.minInterval: must be between 0s and 10m"},
 	{"token endpoint required", `{"tokenEndpoint":null}`, "tokenEndpoint: required unless grant.type is None"},
 	{"oauth1 required without grant", `{"grant":{"type":"None"},"tokenEndpoint":null,"clientAuth":null,"proofOfPossession":null}`, "oauth1: required when grant.type is None"},
 	{"client auth required", `{"clientAuth":null}`, "clientAuth: required unless grant.type is None"},
@@ -138,6 +140,14 @@ var celCases = []celCase{
 	{"rfc8693 subject token type", `{"grant":{"type":"TokenExchange","tokenExchange":{"subjectToken":{"serviceAccountToken":{"audience":"partner"}}}}}`, "grant.tokenExchange.subjectTokenType: required for RFC 8693"},
 	{"exactly one subject source", `{"grant":{"type":"TokenExchange","tokenExchange":{"subjectTokenType":"urn:ietf:params:oauth:token-type:jwt","subjectToken":{"serviceAccountToken":{"audience":"partner"},"mint":{"issuer":"https://idp.example","audience":"partner"}}}}}`, "grant.tokenExchange.subjectToken: set exactly one of serviceAccountToken or mint"},
 	{"mint lifetime bound", `{"grant":{"type":"TokenExchange","tokenExchange":{"subjectTokenType":"urn:ietf:params:oauth:token-type:jwt","subjectToken":{"mint":{"issuer":"https://idp.example","audience":"partner","lifetime":"25h"}}}}}`, "grant.tokenExchange.subjectToken.mint.lifetime: must be positive and at most 24h"},
+	{"ciba maxPending within cacheSize", `{"grant":{"type":"CIBA","ciba":{"authorizeURL":"https://auth.example/bc","purpose":"p","cacheSize":4,"maxPending":5}}}`, "grant.ciba.maxPending: must not exceed grant.ciba.cacheSize"},
+	{"private key for JWTBearer", `{"privateKey":null,"proofOfPossession":null,"grant":{"type":"JWTBearer","jwtBearer":{"subject":"svc"}}}`, "privateKey: required when grant.type is JWTBearer"},
+	{"client ID for JWTBearer", `{"clientAuth":{"method":"None","secretRef":null},"grant":{"type":"JWTBearer","jwtBearer":{"subject":"svc"}}}`, "clientAuth.secretRef: required when grant.type is JWTBearer"},
+	{"jwtBearer block required", `{"grant":{"type":"JWTBearer"}}`, "grant.jwtBearer: required when grant.type is JWTBearer"},
+	{"jwtBearer block only for JWTBearer", `{"grant":{"jwtBearer":{"subject":"svc"}}}`, "grant.jwtBearer: only allowed when grant.type is JWTBearer"},
+	{"jwtBearer exactly one subject", `{"grant":{"type":"JWTBearer","jwtBearer":{"subject":"svc","subjectFrom":{"header":"X-Subscriber"}}}}`, "grant.jwtBearer: set exactly one of subject (fixed) or subjectFrom (per request)"},
+	{"jwtBearer cacheSize only per request", `{"grant":{"type":"JWTBearer","jwtBearer":{"subject":"svc","cacheSize":5}}}`, "grant.jwtBearer.cacheSize: only used with subjectFrom"},
+	{"jwtBearer lifetime bound", `{"grant":{"type":"JWTBearer","jwtBearer":{"subject":"svc","lifetime":"301s"}}}`, "grant.jwtBearer.lifetime: must be positive and at most 300s"},
 	{"admin port reserved", `{"listenPort":15020}`, "listenPort: 15020 is the sidecar's admin port"},
 	{"taap block only for TAAP", `{"proofOfPossession":{"type":"None"}}`, "proofOfPossession.taap: only used when proofOfPossession.type is TAAP"},
 	{"taap lifetime bound", `{"proofOfPossession":{"taap":{"lifetime":"121s"}}}`, "proofOfPossession.taap.lifetime: must be positive and at most 120s"},
@@ -148,6 +158,16 @@ var celCases = []celCase{
 	{"token endpoint cleartext", `{"tokenEndpoint":{"url":"http://auth.example/token"}}`, "tokenEndpoint.url: http:// sends credentials in cleartext; use https:// or set allowInsecureHTTP: true"},
 	{"ciba authorize cleartext", `{"grant":{"type":"CIBA","ciba":{"authorizeURL":"http://auth.example/bc","purpose":"p"}}}`, "grant.ciba.authorizeURL: http:// sends credentials in cleartext; use https:// or set allowInsecureHTTP: true"},
 	{"response header timeout bound", `{"upstream":{"responseHeaderTimeout":"11m"}}`, "upstream.responseHeaderTimeout: must be positive and at most 10m"},
+	{"proxy needs url or fromEnvironment", `{"upstream":{"proxy":{"fromEnvironment":false}}}`, "proxy: set exactly one of url or fromEnvironment: true"},
+	{"proxy url scheme", `{"tokenEndpoint":{"proxy":{"url":"https://proxy.corp.example"}}}`, "proxy.url: must start with http://"},
+	{"proxy url credentials", `{"upstream":{"proxy":{"url":"http://user:pw@proxy.corp.example:3128"}}}`, "proxy.url: must not embed credentials; use proxy.credentialsSecretRef"},
+	{"proxy url path", `{"upstream":{"proxy":{"url":"http://proxy.corp.example:3128/pac"}}}`, "proxy.url: must be http://host[:port] without a path, query or fragment"},
+	{"shared cache address host:port", `{"sharedCache":{"address":"redis://redis:6379","encryptionKeySecretRef":{"name":"k"}}}`, "sharedCache.address: must be host:port"},
+	{"shared cache keys differ", `{"sharedCache":{"address":"redis:6379","encryptionKeySecretRef":{"name":"k","previousKey":"current"}}}`, "sharedCache.encryptionKeySecretRef.previousKey: must differ from currentKey"},
+	{"shared cache key prefix", `{"sharedCache":{"address":"redis:6379","keyPrefix":"team a","encryptionKeySecretRef":{"name":"k"}}}`, "sharedCache.keyPrefix: printable ASCII without spaces"},
+	{"shared cache timeout bound", `{"sharedCache":{"address":"redis:6379","timeout":"10s","encryptionKeySecretRef":{"name":"k"}}}`, "sharedCache.timeout: must be positive and at most 5s"},
+	{"shared cache server name", `{"sharedCache":{"address":"redis:6379","tls":{"serverName":"redis:6379"},"encryptionKeySecretRef":{"name":"k"}}}`, "sharedCache.tls.serverName: must be a DNS name"},
+	{"shared cache with grant None", `{"grant":{"type":"None","scopes":null},"tokenEndpoint":null,"clientAuth":null,"proofOfPossession":null,"oauth1":{"consumerSecretRef":{"name":"c"}},"sharedCache":{"address":"redis:6379","encryptionKeySecretRef":{"name":"k"}}}`, "sharedCache: grant.type None has no tokens to share"},
 }
 
 // TestCELRejections creates (server-side dry run) one bad binding per CEL

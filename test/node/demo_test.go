@@ -24,15 +24,15 @@ func TestNodeDemo(t *testing.T) {
 	ctx := context.Background()
 	say := func(format string, args ...any) { t.Logf("==> "+format, args...) }
 	say("node %s Ready: containerd + runc, kubelet/kube-scheduler/kube-apiserver v1.37.2 built from source, images built without Docker", nodeName())
-	wh, err := s.cs.AppsV1().Deployments(releaseNS).Get(ctx, releaseName, metav1.GetOptions{})
+	wh, err := s.cs.AppsV1().Deployments(releaseNS).Get(ctx, fullName, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pdb, err := s.cs.PolicyV1().PodDisruptionBudgets(releaseNS).Get(ctx, releaseName, metav1.GetOptions{})
+	pdb, err := s.cs.PolicyV1().PodDisruptionBudgets(releaseNS).Get(ctx, fullName, metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("chart PDB: %v", err)
 	}
-	mwc, err := s.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, releaseName, metav1.GetOptions{})
+	mwc, err := s.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, fullName, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

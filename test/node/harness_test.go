@@ -23,11 +23,13 @@ import (
 )
 
 const (
-	repoRoot     = "../.."
-	registry     = "localhost:5000/oauth-injector"
-	imageTag     = "nodetest"
-	releaseNS    = "oauth-injector-system"
-	releaseName  = "oauth-injector"
+	repoRoot    = "../.."
+	registry    = "localhost:5000/oauth-injector"
+	imageTag    = "nodetest"
+	releaseNS   = "oauth-injector-system"
+	releaseName = "oi"
+	// fullName is the chart's <release>-oauth-injector prefix of every object.
+	fullName     = releaseName + "-oauth-injector"
 	webhookLabel = "app.kubernetes.io/name=oauth-injector"
 )
 
@@ -96,8 +98,17 @@ func needSuite(t *testing.T) *suite {
 func startSuite() (s *suite, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	s = &suite{}
-	if s.tmp, err = os.MkdirTemp("/tmp", "oi-node-"); err != nil {
+	// A fixed directory, so that a run killed before its teardown is
+	// cleaned up by the next one (localnode.Start tears down what the state
+	// file in it names).
+	s = &suite{tmp: "/tmp/oauth-injector-node-test"}
+	if err := localnode.Teardown(filepath.Join(s.tmp, "n")); err != nil {
+		return nil, fmt.Errorf("cleaning up an earlier run: %w", err)
+	}
+	if err := os.RemoveAll(s.tmp); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(s.tmp, 0o700); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -185,7 +196,7 @@ func (s *suite) installChart(ctx context.Context) error {
 	// --wait covers the Deployment; admission also needs the caBundle the
 	// webhook patches in once its certificates exist.
 	err = localnode.Eventually(ctx, 2*time.Minute, 500*time.Millisecond, func(ctx context.Context) (bool, error) {
-		mwc, err := s.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, releaseName, metav1.GetOptions{})
+		mwc, err := s.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, fullName, metav1.GetOptions{})
 		if err != nil {
 			return false, err
 		}
@@ -194,7 +205,7 @@ func (s *suite) installChart(ctx context.Context) error {
 				return false, fmt.Errorf("webhook %s has no caBundle yet", w.Name)
 			}
 		}
-		d, err := s.cs.AppsV1().Deployments(releaseNS).Get(ctx, releaseName, metav1.GetOptions{})
+		d, err := s.cs.AppsV1().Deployments(releaseNS).Get(ctx, fullName, metav1.GetOptions{})
 		if err != nil {
 			return false, err
 		}
@@ -279,7 +290,6 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func(ctx 
 		t.Fatalf("%s: %v", what, err)
 	}
 }
-
 
 func clientKey(ns, name string) client.ObjectKey { return client.ObjectKey{Namespace: ns, Name: name} }
 

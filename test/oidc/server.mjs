@@ -1,6 +1,9 @@
 // A real OpenID provider (panva's oidc-provider) configured for the
-// oauth-injector tests: client_credentials, password, refresh_token, CIBA poll
-// mode, RFC 8693 and Tapkey token exchange, DPoP with optional nonces, and a
+// oauth-injector tests: client_credentials, password, refresh_token, the
+// authorization code grant with PKCE for clients registered with
+// redirect_uris (with oidc-provider's own login and consent pages when
+// devInteractions is set), CIBA poll mode, RFC 8693 and Tapkey token
+// exchange, the RFC 7523 JWT bearer grant, DPoP with optional nonces, and a
 // /resource endpoint that validates the tokens it issued.
 //
 // Start: OIDC_CONFIG=/path/config.json node server.mjs
@@ -17,7 +20,7 @@ import Provider, { errors } from 'oidc-provider';
 import { cibaFeature, cibaPolling, purposeToScope } from './lib/ciba.mjs';
 import { formPreprocessor, strictSecretTransport } from './lib/form.mjs';
 import {
-  loadConfig, GRANT_CIBA, GRANT_PASSWORD, GRANT_TAPKEY, GRANT_TOKEN_EXCHANGE,
+  loadConfig, GRANT_CIBA, GRANT_JWT_BEARER, GRANT_PASSWORD, GRANT_TAPKEY, GRANT_TOKEN_EXCHANGE,
 } from './lib/config.mjs';
 import { FIXED_TTL, NO_REFRESH, registerCustomGrants } from './lib/grants.mjs';
 import { clientAuthMethods, mtlsFeature } from './lib/mtls.mjs';
@@ -30,8 +33,8 @@ console.info = (...args) => console.error(...args);
 function clientMetadata(c) {
   const confidential = c.token_endpoint_auth_method !== 'none';
   const grantTypes = confidential
-    ? ['client_credentials', 'refresh_token', GRANT_PASSWORD, GRANT_TOKEN_EXCHANGE, GRANT_TAPKEY, GRANT_CIBA]
-    : ['refresh_token', GRANT_PASSWORD, GRANT_TOKEN_EXCHANGE, GRANT_TAPKEY];
+    ? ['client_credentials', 'refresh_token', GRANT_PASSWORD, GRANT_TOKEN_EXCHANGE, GRANT_TAPKEY, GRANT_CIBA, GRANT_JWT_BEARER]
+    : ['refresh_token', GRANT_PASSWORD, GRANT_TOKEN_EXCHANGE, GRANT_TAPKEY, GRANT_JWT_BEARER];
   return {
     grant_types: grantTypes,
     response_types: [],
@@ -76,7 +79,9 @@ async function main() {
     },
     scopes: ['openid', 'offline_access'],
     features: {
-      devInteractions: { enabled: false },
+      // The development login and consent pages: any login name, no
+      // password check. Only the consent tests (authorization code) need them.
+      devInteractions: { enabled: cfg.devInteractions === true },
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
       revocation: { enabled: true },
@@ -99,8 +104,12 @@ async function main() {
         },
       },
     },
-    async issueRefreshToken(_ctx, client, source) {
-      return client.grantTypeAllowed('refresh_token') && source[NO_REFRESH] !== true;
+    async issueRefreshToken(ctx, client, source) {
+      if (!client.grantTypeAllowed('refresh_token') || source[NO_REFRESH] === true) return false;
+      // As oidc-provider's default: a code grant earns a refresh token only
+      // with offline_access, which the authorization endpoint keeps only
+      // together with prompt=consent.
+      return ctx.oidc.params.grant_type !== 'authorization_code' || source.scopes.has('offline_access');
     },
     rotateRefreshToken: cfg.rotateRefreshToken === true,
     ttl: {

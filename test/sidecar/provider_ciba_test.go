@@ -3,9 +3,6 @@ package sidecar
 import (
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,22 +16,8 @@ import (
 // tell how many CIBA authorizations (consent prompts) the sidecar started.
 func countingProxy(t *testing.T, target string) (string, *atomic.Int64) {
 	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var n atomic.Int64
-	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
-		pr.SetURL(&url.URL{Scheme: u.Scheme, Host: u.Host})
-		pr.Out.URL.Path = u.Path
-		pr.Out.Host = u.Host
-	}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n.Add(1)
-		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL, &n
+	return observingProxy(t, target, func(*http.Request) { n.Add(1) }), &n
 }
 
 // TestProviderCIBAPendingBound: with maxPending and cacheSize 3, six

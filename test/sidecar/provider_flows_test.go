@@ -199,7 +199,7 @@ func signSubject(t *testing.T, key crypto.Signer, claims jwt.MapClaims) string {
 
 // exchangeAuthMethods: RFC 8693 and Tapkey exchange are registered for every
 // client the provider has, public ones included.
-var exchangeAuthMethods = []string{config.AuthClientSecretBasic, config.AuthClientSecretPost, config.AuthPrivateKeyJWT, config.AuthNone}
+var exchangeAuthMethods = []string{config.AuthClientSecretBasic, config.AuthClientSecretPost, config.AuthClientSecretJWT, config.AuthPrivateKeyJWT, config.AuthNone}
 
 func TestProviderTokenExchangeFile(t *testing.T) {
 	p := startProvider(t, oidctest.Options{AccessTokenTTL: 60 * time.Second})

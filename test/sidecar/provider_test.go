@@ -58,6 +58,9 @@ func (p *provider) clientAuth(sec *secrets, method string) (config.ClientAuth, *
 	case config.AuthClientSecretPost:
 		return config.ClientAuth{Method: method, ClientIDFile: sec.file("post-id", p.PostClient.ID),
 			ClientSecretFile: sec.file("post-secret", p.PostClient.Secret)}, nil, p.PostClient.ID
+	case config.AuthClientSecretJWT:
+		return config.ClientAuth{Method: method, ClientIDFile: sec.file("hmac-id", p.SecretJWTClient.ID),
+			ClientSecretFile: sec.file("hmac-secret", p.SecretJWTClient.Secret)}, nil, p.SecretJWTClient.ID
 	case config.AuthPrivateKeyJWT:
 		return config.ClientAuth{Method: method, ClientIDFile: sec.file("pkjwt-id", p.PrivateKeyJWTClient.ID)},
 			&config.PrivateKey{File: sec.key("client-key.pem", p.clientKey)}, p.PrivateKeyJWTClient.ID
@@ -99,7 +102,7 @@ func appHeaders() http.Header {
 	return http.Header{"Authorization": {"Bearer app-supplied-garbage"}, "X-Trace": {"t1"}}
 }
 
-var authMethods = []string{config.AuthClientSecretBasic, config.AuthClientSecretPost, config.AuthPrivateKeyJWT}
+var authMethods = []string{config.AuthClientSecretBasic, config.AuthClientSecretPost, config.AuthClientSecretJWT, config.AuthPrivateKeyJWT}
 
 func TestProviderClientCredentials(t *testing.T) {
 	p := startProvider(t, oidctest.Options{AccessTokenTTL: 60e9})

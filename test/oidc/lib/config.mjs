@@ -8,6 +8,7 @@ export const GRANT_PASSWORD = 'password';
 export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const GRANT_TAPKEY = 'http://tapkey.net/oauth/token_exchange';
 export const GRANT_CIBA = 'urn:openid:params:grant-type:ciba';
+export const GRANT_JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
 const defaults = {
   host: '127.0.0.1',
@@ -32,8 +33,12 @@ const defaults = {
     requestTTL: 120,
   },
   dpop: { requireNonce: false },
+  devInteractions: false,
   tokenExchange: { jwks: { keys: [] }, issuer: 'https://idp.example', audience: 'oauth-injector-test' },
   tapkey: { provider: 'idp.example', jwks: { keys: [] }, issuer: 'https://idp.example', audience: 'tapkey' },
+  // RFC 7523 §2.1: assertions are verified with the client's registered
+  // jwks; subjects listed here are unknown (invalid_grant).
+  jwtBearer: { maxLifetime: 300, unknownSubjects: ['tel:+34999999999'] },
 };
 
 function envInt(name) {
@@ -70,6 +75,7 @@ export function loadConfig() {
     dpop: { ...defaults.dpop, ...file.dpop },
     tokenExchange: { ...defaults.tokenExchange, ...file.tokenExchange },
     tapkey: { ...defaults.tapkey, ...file.tapkey },
+    jwtBearer: { ...defaults.jwtBearer, ...file.jwtBearer },
   };
 
   cfg.port = envInt('PORT') ?? cfg.port;

@@ -1,5 +1,6 @@
 // Custom grant types registered with provider.registerGrantType: the resource
-// owner password grant, RFC 8693 token exchange and Tapkey's token exchange.
+// owner password grant, RFC 8693 token exchange, Tapkey's token exchange and
+// the RFC 7523 §2.1 JWT bearer grant.
 //
 // They reuse oidc-provider's own grant helpers (deep imports, which is safe
 // because package.json pins an exact version) so DPoP binding, DPoP nonces,
@@ -13,7 +14,9 @@ import { errors } from 'oidc-provider';
 import * as grantHelpers from 'oidc-provider/lib/helpers/grants.js';
 import { issueTokens } from 'oidc-provider/lib/helpers/grant_common.js';
 
-import { GRANT_PASSWORD, GRANT_TAPKEY, GRANT_TOKEN_EXCHANGE } from './config.mjs';
+import {
+  GRANT_JWT_BEARER, GRANT_PASSWORD, GRANT_TAPKEY, GRANT_TOKEN_EXCHANGE,
+} from './config.mjs';
 
 const { InvalidGrant, InvalidRequest, InvalidTarget } = errors;
 
@@ -93,13 +96,13 @@ async function issueForAccount(provider, helpers, ctx, accountId, gty, { noRefre
   });
 }
 
-function describeJoseError(err) {
-  if (err instanceof joseErrors.JWTExpired) return 'subject_token is expired';
-  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'subject_token signature verification failed';
-  if (err instanceof joseErrors.JWKSNoMatchingKey) return 'subject_token is not signed by a trusted key';
-  if (err instanceof joseErrors.JWTClaimValidationFailed) return `subject_token claim ${err.claim} is invalid (${err.reason})`;
-  if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'subject_token uses an algorithm that is not allowed';
-  return 'subject_token is not a valid JWT';
+function describeJoseError(err, what = 'subject_token') {
+  if (err instanceof joseErrors.JWTExpired) return `${what} is expired (${err.claim})`;
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return `${what} signature verification failed`;
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return `${what} is not signed by a trusted key`;
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return `${what} claim ${err.claim} is invalid (${err.reason})`;
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return `${what} uses an algorithm that is not allowed`;
+  return `${what} is not a valid JWT`;
 }
 
 async function verifySubjectToken(jwks, token, { issuer, audience }) {
@@ -114,6 +117,51 @@ async function verifySubjectToken(jwks, token, { issuer, audience }) {
   } catch (err) {
     throw new InvalidGrant(describeJoseError(err));
   }
+}
+
+// Allowed clock skew on assertion times, as the provider's clockTolerance.
+const ASSERTION_CLOCK_TOLERANCE = 5;
+
+// verifyBearerAssertion applies RFC 7523 §3 to a JWT bearer grant assertion:
+// signed (by a key in the client's registered jwks, with an asymmetric alg),
+// iss = the client (the only issuer this server trusts for it), a non-empty
+// sub, aud naming this server (issuer or token endpoint), exp present, not
+// passed and at most maxLifetime ahead, iat present and not in the future,
+// nbf honoured, and a jti never seen before. Every failure is invalid_grant
+// (§3.1).
+async function verifyBearerAssertion(provider, jwks, client, assertion, { maxLifetime }) {
+  let payload;
+  try {
+    ({ payload } = await jwtVerify(assertion, jwks, {
+      algorithms: ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'],
+      issuer: client.clientId,
+      audience: [provider.issuer, `${provider.issuer}/token`],
+      requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti'],
+      maxTokenAge: maxLifetime,
+      clockTolerance: ASSERTION_CLOCK_TOLERANCE,
+    }));
+  } catch (err) {
+    throw new InvalidGrant(describeJoseError(err, 'assertion'));
+  }
+  const now = Math.floor(Date.now() / 1000);
+  if (payload.exp - now > maxLifetime + ASSERTION_CLOCK_TOLERANCE) {
+    throw new InvalidGrant(`assertion exp is more than ${maxLifetime} seconds ahead`);
+  }
+  if (typeof payload.sub !== 'string' || payload.sub === '') {
+    throw new InvalidGrant('assertion sub must be a non-empty string');
+  }
+  if (typeof payload.jti !== 'string' || payload.jti === '') {
+    throw new InvalidGrant('assertion jti must be a non-empty string');
+  }
+  const unique = await provider.ReplayDetection.unique(
+    `jwt-bearer:${payload.iss}`,
+    payload.jti,
+    payload.exp + ASSERTION_CLOCK_TOLERANCE,
+  );
+  if (!unique) {
+    throw new InvalidGrant('assertion jti was already used');
+  }
+  return payload;
 }
 
 export function registerCustomGrants(provider, cfg) {
@@ -186,4 +234,25 @@ export function registerCustomGrants(provider, cfg) {
     await issueForAccount(provider, helpers, ctx, claims.sub, GRANT_TAPKEY, { noRefresh: true });
     ctx.body.issued_token_type = 'access_token';
   }, ['provider', 'scope', 'subject_token_type', 'subject_token', 'audience', 'requested_token_type']);
+
+  // RFC 7523 §2.1. The assertion is verified against the authenticated (or,
+  // for a public client, identified) client's own registered jwks: the
+  // client vouches for the subject with its key.
+  const clientJWKS = new Map(cfg.clients
+    .filter((c) => c.jwks?.keys?.length)
+    .map((c) => [c.client_id, createLocalJWKSet(c.jwks)]));
+  const unknownSubjects = new Set(cfg.jwtBearer.unknownSubjects);
+  provider.registerGrantType(GRANT_JWT_BEARER, async (ctx) => {
+    required(ctx, 'assertion');
+    const { client } = ctx.oidc;
+    const jwks = clientJWKS.get(client.clientId);
+    if (!jwks) {
+      throw new InvalidGrant('the client has no registered jwks to verify the assertion with');
+    }
+    const claims = await verifyBearerAssertion(provider, jwks, client, ctx.oidc.params.assertion, cfg.jwtBearer);
+    if (unknownSubjects.has(claims.sub)) {
+      throw new InvalidGrant('assertion sub is not a known subject');
+    }
+    await issueForAccount(provider, helpers, ctx, claims.sub, GRANT_JWT_BEARER, { noRefresh: true });
+  }, ['assertion', 'scope', 'resource'], ['resource']);
 }
