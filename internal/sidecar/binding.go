@@ -358,7 +358,9 @@ func cleartextHosts(cfg *config.Binding) []string {
 		urls = append(urls, te.URL)
 	}
 	for _, p := range cfg.Providers {
-		urls = append(urls, p.TokenEndpoint.URL)
+		if p.TokenEndpoint != nil {
+			urls = append(urls, p.TokenEndpoint.URL)
+		}
 	}
 	if c := cfg.Grant.CIBA; c != nil {
 		urls = append(urls, c.AuthorizeURL)
