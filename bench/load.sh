@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
-# bench/load.sh: side-by-side load comparison of
-#   direct   the load tool calls the local upstream itself
-#   nginx    nginx proxy_pass adding a static Authorization header
-#   bearer   the sidecar, client_credentials, token cached (no refresh in the run)
-#   taap     the sidecar, TAAP PoP: one RSA-2048 signature per request
-# plus a rate-limited run that samples the sidecar's RSS, and the PoP mint vs
-# raw RS256 Go benchmarks so every ratio comes from one run on one machine.
-# See bench/README.md for the setup, the targets and the last figures.
+# bench/load.sh: measures, in one run, every row of issue 11's target table
+# and marks each met or not met:
+#   bearer req/s vs nginx       same connections, a pinned and an unpinned pass
+#   bearer CPU at RATE req/s    user+sys of the sidecar from /proc/<pid>/stat over the window, in vCPU
+#   bearer p50 over direct      one connection
+#   TAAP req/s vs raw sign rate Go RS256 signatures/s on the proxy's cores (bench/signrate), same pass
+#   TAAP CPU per request        vs the raw sign CPU per signature, both from /proc/<pid>/stat
+#   RSS at RATE req/s           bearer and TAAP
+# The cases: direct (the load tool calls the upstream itself), nginx
+# (proxy_pass plus a static Authorization header), bearer (the sidecar,
+# client_credentials, token cached) and taap (the sidecar, one RSA-2048
+# signature per request). See bench/README.md for the setup and the figures.
 #
 # Run from anywhere: it works from the repository root. Knobs (env):
 #   DURATION=10   seconds measured per throughput case   WARMUP=2  seconds discarded first
 #   CONNS=64      connections for the throughput cases   LAT_CONNS=1 for the latency cases
-#   LAT_DURATION=5 seconds per latency case              RATE=1000 req/s for the RSS run
-#   RSS_SECONDS=15 length of the RSS run                 BENCHTIME=2s  go test -benchtime
-#   PIN=1         pin the proxy to CPU 1, load tool and upstream to CPU 0 (0: no pinning)
+#   LAT_DURATION=5 seconds per latency case              RATE=1000 req/s for the CPU and RSS runs
+#   RSS_SECONDS=15 length of each fixed-rate run         TAAP_RATE=auto req/s for TAAP CPU per request
+#                                                        (auto: half the measured raw sign rate)
+#   SIGN_SECONDS=$DURATION  raw sign measurement         BENCHTIME=2s BENCHCOUNT=3  go test -bench (info)
+#   PASSES="pinned unpinned"  throughput passes; the first also runs the latency,
+#                 CPU and RSS cases. pinned: proxy on CPU 1, load tool and upstream
+#                 on CPU 0. PIN=0 (older knob) means PASSES=unpinned.
 #   TOOL=auto     wrk when installed, else the Go loadgen (force with TOOL=wrk|loadgen)
 #   NO_INSTALL=1  never apt-get install nginx/wrk      RESULTS=bench/results
 set -euo pipefail
@@ -27,11 +35,19 @@ LAT_CONNS=${LAT_CONNS:-1}
 LAT_DURATION=${LAT_DURATION:-5}
 RATE=${RATE:-1000}
 RSS_SECONDS=${RSS_SECONDS:-15}
+TAAP_RATE=${TAAP_RATE:-auto}
+SIGN_SECONDS=${SIGN_SECONDS:-$DURATION}
 BENCHTIME=${BENCHTIME:-2s}
-PIN=${PIN:-1}
+BENCHCOUNT=${BENCHCOUNT:-3}
+if [[ -z ${PASSES:-} ]]; then
+  if [[ ${PIN:-1} == 0 ]]; then PASSES=unpinned; else PASSES="pinned unpinned"; fi
+fi
 TOOL=${TOOL:-auto}
 RESULTS=${RESULTS:-$ROOT/bench/results}
 KEY=$ROOT/internal/pop/testdata/rsa_pkcs8.pem # the key BenchmarkRawRS256Sign uses
+CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+for p in $PASSES; do [[ $p == pinned || $p == unpinned ]] || { echo "PASSES: $p is not pinned or unpinned" >&2; exit 1; }; done
+read -r PRIMARY _ <<<"$PASSES"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/oauth-injector-bench.XXXXXX")
 PIDS=()
@@ -85,22 +101,35 @@ command -v curl >/dev/null || die "curl is required (readiness checks)"
 
 # ---------------------------------------------------------------- pinning
 NCPU=$(nproc)
-if [[ $PIN == 1 && $NCPU -ge 2 ]] && command -v taskset >/dev/null; then
-  LOAD_CPUS=0; PROXY_CPUS=1; PROXY_NCPU=1
-  LOAD_ON=(taskset -c "$LOAD_CPUS"); PROXY_ON=(taskset -c "$PROXY_CPUS")
-  WRK_THREADS=1
-else
-  PIN=0; LOAD_CPUS=all; PROXY_CPUS=all; PROXY_NCPU=$NCPU
+# set_pass pinned|unpinned sets where the load tool + upstream and the proxy
+# run. Pinned: the proxy alone on CPU 1 (nginx one worker, the sidecar and
+# signrate one P: Go sizes GOMAXPROCS from the affinity mask), the load tool
+# and the upstream on CPU 0. Unpinned: the kernel schedules all of them on
+# all CPUs. Returns 1 when the pass cannot run here.
+set_pass() {
+  PASS=$1
+  if [[ $1 == pinned ]]; then
+    if [[ $NCPU -ge 2 ]] && command -v taskset >/dev/null; then
+      LOAD_CPUS=0; PROXY_CPUS=1; PROXY_NCPU=1
+      LOAD_ON=(taskset -c "$LOAD_CPUS"); PROXY_ON=(taskset -c "$PROXY_CPUS")
+      WRK_THREADS=1
+      return 0
+    fi
+    log "pinned pass skipped: it needs 2 or more CPUs and taskset"
+    return 1
+  fi
+  LOAD_CPUS=all; PROXY_CPUS=all; PROXY_NCPU=$NCPU
   LOAD_ON=(); PROXY_ON=()
   WRK_THREADS=$NCPU
-fi
+}
 
 # ---------------------------------------------------------------- build
-log "building injector, upstream and loadgen"
+log "building injector, upstream, loadgen and signrate"
 mkdir -p "$WORK/bin"
 CGO_ENABLED=0 go build -trimpath -o "$WORK/bin/injector" ./cmd/injector
 go build -o "$WORK/bin/upstream" ./bench/upstream
 go build -o "$WORK/bin/loadgen" ./bench/loadgen
+CGO_ENABLED=0 go build -trimpath -o "$WORK/bin/signrate" ./bench/signrate
 
 # ---------------------------------------------------------------- helpers
 free_port() {
@@ -167,30 +196,6 @@ measure() {
 
 get() { awk -v k="$1:" '$1==k{print $2; exit}' "$WORK/$2.out" 2>/dev/null; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a=="" || b=="" || b+0==0) print "n/a"; else printf "%.3f", a/b }'; }
-verdict() { # value op threshold
-  awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN{ if (v=="n/a" || v=="") {print "n/a"; exit}
-    ok = (op==">=") ? (v+0 >= t+0) : (v+0 <= t+0); print ok ? "MET" : "NOT MET" }'
-}
-
-# ---------------------------------------------------------------- Go benchmarks
-log "go benchmarks: BenchmarkRawRS256Sign and BenchmarkPoPMint (benchtime $BENCHTIME, on the proxy CPU)"
-"${PROXY_ON[@]}" go test -run '^$' -bench '^(BenchmarkRawRS256Sign|BenchmarkPoPMint)$' -benchtime "$BENCHTIME" -benchmem -count "${BENCHCOUNT:-3}" \
-  ./internal/pop/ >"$WORK/gobench.txt" 2>&1 || { cat "$WORK/gobench.txt" >&2; die "go test -bench failed"; }
-# The median of BENCHCOUNT runs: one run on a shared machine can be an outlier.
-median_ns() { awk -v b="$1" '$1 ~ "^"b"(-[0-9]+)?$" {print $3}' "$WORK/gobench.txt" | sort -n | awk '{v[NR]=$1} END{ if (NR) print v[int((NR+1)/2)] }'; }
-RAW_NS=$(median_ns BenchmarkRawRS256Sign)
-MINT_NS=$(median_ns BenchmarkPoPMint)
-[[ -n $RAW_NS && -n $MINT_NS ]] || { cat "$WORK/gobench.txt" >&2; die "could not parse benchmark output"; }
-log "raw RS256 sign ${RAW_NS} ns/op, PoP mint ${MINT_NS} ns/op (medians)"
-
-# ---------------------------------------------------------------- upstream
-start_bg "$WORK/upstream.log" "${LOAD_ON[@]}" "$WORK/bin/upstream" -listen 127.0.0.1:0 -ready-file "$WORK/upstream.addr"
-UP_PID=$LAST_PID
-for _ in $(seq 1 100); do [[ -s $WORK/upstream.addr ]] && break; sleep 0.1; done
-[[ -s $WORK/upstream.addr ]] || { cat "$WORK/upstream.log" >&2; die "upstream did not start"; }
-UP=http://$(head -1 "$WORK/upstream.addr")
-wait_http "$UP/stats" upstream
-PATHQ=/v1/things?limit=2
 
 # ---------------------------------------------------------------- sidecar configs
 printf 'bench-client\n' >"$WORK/client_id"
@@ -270,89 +275,183 @@ EOF
   wait_http "$NGX_URL$PATHQ" nginx || { cat "$d/error.log" >&2; exit 1; }
 }
 
-# ---------------------------------------------------------------- runs
-log "setup: nproc=$NCPU pin=$PIN load+upstream CPUs=$LOAD_CPUS proxy CPUs=$PROXY_CPUS tool=$TOOL conns=$CONNS duration=${DURATION}s warmup=${WARMUP}s"
-LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
+# ---------------------------------------------------------------- upstream
+start_upstream() { # -> UP_PID UP
+  rm -f "$WORK/upstream.addr"
+  start_bg "$WORK/upstream-$PASS.log" "${LOAD_ON[@]}" "$WORK/bin/upstream" -listen 127.0.0.1:0 -ready-file "$WORK/upstream.addr"
+  UP_PID=$LAST_PID
+  for _ in $(seq 1 100); do [[ -s $WORK/upstream.addr ]] && break; sleep 0.1; done
+  [[ -s $WORK/upstream.addr ]] || { cat "$WORK/upstream-$PASS.log" >&2; die "upstream did not start"; }
+  UP=http://$(head -1 "$WORK/upstream.addr")
+  wait_http "$UP/stats" upstream
+}
+TOKEN_CALLS=0
+stop_upstream() {
+  local n
+  n=$(curl -fsS "$UP/stats" | sed -n 's/.*"tokenCalls":\([0-9]*\).*/\1/p')
+  TOKEN_CALLS=$((TOKEN_CALLS + ${n:-0}))
+  stop_pid "$UP_PID"
+}
+PATHQ=/v1/things?limit=2
 
-measure direct "$UP$PATHQ" "$CONNS" "$DURATION" "Authorization: Bearer static-benchmark-token"
-measure direct_lat "$UP$PATHQ" "$LAT_CONNS" "$LAT_DURATION" "Authorization: Bearer static-benchmark-token"
-
-if [[ -n $NGINX ]]; then
-  start_nginx
-  measure nginx "$NGX_URL$PATHQ" "$CONNS" "$DURATION"
-  measure nginx_lat "$NGX_URL$PATHQ" "$LAT_CONNS" "$LAT_DURATION"
-  stop_pid "$NGX_PID"
-fi
-
-start_sidecar bearer
-measure bearer "$SC_URL$PATHQ" "$CONNS" "$DURATION"
-measure bearer_lat "$SC_URL$PATHQ" "$LAT_CONNS" "$LAT_DURATION"
-stop_pid "$SC_PID"
-
-start_sidecar taap
-measure taap "$SC_URL$PATHQ" "$CONNS" "$DURATION"
-measure taap_lat "$SC_URL$PATHQ" "$LAT_CONNS" "$LAT_DURATION"
-stop_pid "$SC_PID"
-
-# RSS at a fixed rate: a fresh sidecar per mode, so VmHWM is this run's peak.
-for mode in bearer taap; do
+# fixed_rate NAME MODE RATE: a fresh sidecar at RATE req/s (Go loadgen, open
+# loop, 32 connections) for RSS_SECONDS, sampling its RSS and CPU time.
+fixed_rate() {
+  local name=$1 mode=$2 rate=$3
   start_sidecar "$mode"
-  log "rss_$mode: $RATE req/s for ${RSS_SECONDS}s with the Go loadgen, sampling VmRSS of pid $SC_PID"
-  "${LOAD_ON[@]}" "$WORK/bin/loadgen" -url "$SC_URL$PATHQ" -c 32 -rate "$RATE" -d "${RSS_SECONDS}s" -warmup "${WARMUP}s" \
-    -rss-pid "$SC_PID" >"$WORK/rss_$mode.out" 2>&1 || { cat "$WORK/rss_$mode.out" >&2; die "rss run failed"; }
+  log "$name: $mode at $rate req/s for ${RSS_SECONDS}s, sampling RSS and CPU of pid $SC_PID"
+  "${LOAD_ON[@]}" "$WORK/bin/loadgen" -url "$SC_URL$PATHQ" -c 32 -rate "$rate" -d "${RSS_SECONDS}s" -warmup "${WARMUP}s" \
+    -rss-pid "$SC_PID" -cpu-pid "$SC_PID" -clk-tck "$CLK_TCK" >"$WORK/$name.out" 2>&1 ||
+    { cat "$WORK/$name.out" >&2; die "$name run failed"; }
   stop_pid "$SC_PID"
+  log "$(printf '%-16s %s req/s served, %s vCPU, %s us CPU/request, p99 %s ms, errors %s' "$name" \
+    "$(get done_rps "$name")" "$(get vcpu "$name")" "$(get cpu_per_req_us "$name")" "$(get p99_ms "$name")" "$(get errors "$name")")"
+}
+
+# sign_rate NAME: raw RS256 signatures/s and CPU per signature on the proxy's cores.
+sign_rate() {
+  "${PROXY_ON[@]}" "$WORK/bin/signrate" -key "$KEY" -d "${SIGN_SECONDS}s" -warmup 1s -clk-tck "$CLK_TCK" >"$WORK/$1.out" 2>&1 ||
+    { cat "$WORK/$1.out" >&2; die "signrate failed"; }
+  log "$(printf '%-16s %s workers: %s signs/s, %s us CPU/sign' "$1" "$(get workers "$1")" "$(get signs_per_s "$1")" "$(get cpu_per_sign_us "$1")")"
+}
+
+# ---------------------------------------------------------------- runs
+log "setup: nproc=$NCPU passes='$PASSES' tool=$TOOL conns=$CONNS duration=${DURATION}s warmup=${WARMUP}s"
+LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
+RAN_PASSES=""
+for pass in $PASSES; do
+  set_pass "$pass" || continue
+  RAN_PASSES+=" $pass"
+  log "== $pass pass: load tool + upstream on CPUs $LOAD_CPUS, proxy on CPUs $PROXY_CPUS ($PROXY_NCPU cores)"
+  echo "$PROXY_NCPU" >"$WORK/proxy_ncpu_$pass"
+  start_upstream
+
+  if [[ $pass == "$PRIMARY" ]]; then
+    log "go benchmarks (info): BenchmarkRawRS256Sign and BenchmarkPoPMint, -cpu $PROXY_NCPU, on the proxy CPUs"
+    "${PROXY_ON[@]}" go test -run '^$' -bench '^(BenchmarkRawRS256Sign|BenchmarkPoPMint)$' -cpu "$PROXY_NCPU" -benchtime "$BENCHTIME" \
+      -benchmem -count "$BENCHCOUNT" ./internal/pop/ >"$WORK/gobench.txt" 2>&1 || { cat "$WORK/gobench.txt" >&2; die "go test -bench failed"; }
+  fi
+
+  measure "direct_$pass" "$UP$PATHQ" "$CONNS" "$DURATION" "Authorization: Bearer static-benchmark-token"
+  if [[ -n $NGINX ]]; then
+    start_nginx
+    measure "nginx_$pass" "$NGX_URL$PATHQ" "$CONNS" "$DURATION"
+    stop_pid "$NGX_PID"
+  fi
+  start_sidecar bearer
+  measure "bearer_$pass" "$SC_URL$PATHQ" "$CONNS" "$DURATION"
+  stop_pid "$SC_PID"
+  # The sign rate right before the TAAP case, on the same cores, so both
+  # see the same machine.
+  sign_rate "sign_$pass"
+  start_sidecar taap
+  measure "taap_$pass" "$SC_URL$PATHQ" "$CONNS" "$DURATION"
+  stop_pid "$SC_PID"
+
+  if [[ $pass == "$PRIMARY" ]]; then
+    measure direct_lat "$UP$PATHQ" "$LAT_CONNS" "$LAT_DURATION" "Authorization: Bearer static-benchmark-token"
+    if [[ -n $NGINX ]]; then
+      start_nginx
+      measure nginx_lat "$NGX_URL$PATHQ" "$LAT_CONNS" "$LAT_DURATION"
+      stop_pid "$NGX_PID"
+    fi
+    start_sidecar bearer
+    measure bearer_lat "$SC_URL$PATHQ" "$LAT_CONNS" "$LAT_DURATION"
+    stop_pid "$SC_PID"
+    start_sidecar taap
+    measure taap_lat "$SC_URL$PATHQ" "$LAT_CONNS" "$LAT_DURATION"
+    stop_pid "$SC_PID"
+
+    fixed_rate rate_bearer bearer "$RATE"
+    fixed_rate rate_taap taap "$RATE"
+    if [[ $TAAP_RATE == auto ]]; then
+      TAAP_RATE=$(awk -v r="$(get signs_per_s "sign_$pass")" 'BEGIN{ n = int(r / 2); print (n < 1 ? 1 : n) }')
+    fi
+    fixed_rate cpu_taap taap "$TAAP_RATE"
+  fi
+  stop_upstream
 done
-TOKEN_CALLS=$(curl -fsS "$UP/stats" | sed -n 's/.*"tokenCalls":\([0-9]*\).*/\1/p')
 LOADAVG_END=$(cut -d' ' -f1-3 /proc/loadavg)
+[[ -n $RAN_PASSES ]] || die "no pass could run"
 
 # ---------------------------------------------------------------- report
-MINT_VS_RAW=$(ratio "$RAW_NS" "$MINT_NS") # throughput ratio = inverse time ratio
-BEARER_VS_NGINX=$(ratio "$(get rps bearer)" "$(get rps nginx)")
-P50_ADD=$(awk -v a="$(get p50_ms bearer_lat)" -v b="$(get p50_ms direct_lat)" 'BEGIN{printf "%.3f", a-b}')
-TAAP_CEIL=$(awk -v n="$PROXY_NCPU" -v ns="$RAW_NS" 'BEGIN{printf "%.1f", n*1e9/ns}')
-TAAP_VS_CEIL=$(ratio "$(get rps taap)" "$TAAP_CEIL")
+num() { awk -v v="$1" 'BEGIN{ exit !(v ~ /^-?[0-9.]+$/) }'; }
+p50_added() {
+  local a b
+  a=$(get p50_ms bearer_lat) b=$(get p50_ms direct_lat)
+  if num "$a" && num "$b"; then awk -v a="$a" -v b="$b" 'BEGIN{printf "%.3f", a-b}'; else echo n/a; fi
+}
 rss_mib() { awk -v k="$(get "$1" "$2")" 'BEGIN{ if (k=="") print "n/a"; else printf "%.1f", k/1024 }'; }
 # The kernel updates VmHWM lazily, so a sample can exceed it: peak is the larger.
 rss_peak() { awk -v a="$(get rss_peak_kib "$1")" -v b="$(get rss_hwm_kib "$1")" 'BEGIN{ if (a=="" && b=="") print "n/a"; else printf "%.1f", (a+0 > b+0 ? a : b)/1024 }'; }
+# held NAME RATE: a note when a fixed-rate run did not hold its rate cleanly:
+# fewer answers served inside the window than offered, or errors.
+held() {
+  awk -v r="$(get done_rps "$1")" -v want="$2" -v e="$(get errors "$1")" -v n="$(get non2xx "$1")" \
+    'BEGIN{ if (r=="") exit; if (r+0 < 0.95*want) printf " (only %.0f of %d req/s)", r, want; if (e+n > 0) printf " (%d errors)", e+n }'
+}
+row() { # target threshold-op threshold value [note]
+  printf '%-58s %-9s %-10s %s%s\n' "$1" "$2 $3" "$4" "$(verdict "$4" "$2" "$3")" "${5:-}"
+}
+verdict() { # value op threshold
+  if ! num "$1"; then echo "n/a"; return; fi
+  awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN{ ok = (op==">=") ? (v+0 >= t+0) : (v+0 <= t+0); print ok ? "met" : "NOT MET" }'
+}
 
 mkdir -p "$RESULTS"
 STAMP=$(date +%Y-%m-%d-%H%M%S)
 OUT=$RESULTS/$STAMP.txt
 {
   echo "oauth-injector load comparison, $(date -Is)"
-  echo "machine: nproc=$NCPU, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), $(go version | awk '{print $3}')"
+  echo "machine: nproc=$NCPU, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), $(go version | awk '{print $3}'), CLK_TCK=$CLK_TCK"
   echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (dirty tree)')"
   echo "load average at start: $LOADAVG_START; at end: $LOADAVG_END"
-  echo "setup: pin=$PIN load tool + upstream on CPU $LOAD_CPUS, proxy on CPU $PROXY_CPUS (proxy cores: $PROXY_NCPU)"
-  echo "tool: $TOOL ($([[ $TOOL == wrk ]] && echo "wrk -t$WRK_THREADS" || echo "bench/loadgen")), ${WARMUP}s warm-up discarded"
+  echo "passes:$RAN_PASSES (pinned: load tool + upstream on CPU 0, proxy and signrate on CPU 1; unpinned: all on all $NCPU CPUs)"
+  echo "tool: $TOOL, ${WARMUP}s warm-up discarded; throughput cases $CONNS connections for ${DURATION}s, latency cases $LAT_CONNS for ${LAT_DURATION}s"
   echo "upstream: bench/upstream, plain HTTP/1.1 keep-alive, no verification; token cached (token endpoint calls: $TOKEN_CALLS for $SIDECAR_STARTS sidecar starts)"
   echo
-  echo "Go benchmarks (pinned like the proxy; ratios use the median of ${BENCHCOUNT:-3}: raw ${RAW_NS} ns/op, mint ${MINT_NS} ns/op):"
-  grep -E '^Benchmark|^cpu:' "$WORK/gobench.txt"
-  echo
-  printf '%-12s %6s %5s %12s %9s %9s %9s %7s %7s\n' case tool conns req/s p50_ms p90_ms p99_ms errors non2xx
-  for c in direct nginx bearer taap direct_lat nginx_lat bearer_lat taap_lat; do
-    [[ -f $WORK/$c.out ]] || { printf '%-12s skipped\n' "$c"; continue; }
-    conns=$CONNS; secs=$DURATION
-    [[ $c == *_lat ]] && { conns=$LAT_CONNS; secs=$LAT_DURATION; }
-    printf '%-12s %6s %5s %12s %9s %9s %9s %7s %7s\n' "$c" "$TOOL" "$conns" "$(get rps "$c")" "$(get p50_ms "$c")" \
+  printf '%-18s %6s %5s %12s %9s %9s %9s %7s %7s\n' case tool conns req/s p50_ms p90_ms p99_ms errors non2xx
+  for c in $(for p in $RAN_PASSES; do printf 'direct_%s nginx_%s bearer_%s taap_%s ' "$p" "$p" "$p" "$p"; done) direct_lat nginx_lat bearer_lat taap_lat; do
+    [[ -f $WORK/$c.out ]] || { printf '%-18s skipped\n' "$c"; continue; }
+    conns=$CONNS
+    [[ $c == *_lat ]] && conns=$LAT_CONNS
+    printf '%-18s %6s %5s %12s %9s %9s %9s %7s %7s\n' "$c" "$TOOL" "$conns" "$(get rps "$c")" "$(get p50_ms "$c")" \
       "$(get p90_ms "$c")" "$(get p99_ms "$c")" "$(get errors "$c")" "$(get non2xx "$c")"
   done
   echo
-  echo "RSS at $RATE req/s (Go loadgen, open loop, ${RSS_SECONDS}s):"
-  for mode in bearer taap; do
-    printf '  %-7s achieved %s req/s, p99 %s ms, errors %s, non2xx %s, peak VmRSS %s MiB, VmHWM %s MiB\n' "$mode" \
-      "$(get rps rss_$mode)" "$(get p99_ms rss_$mode)" "$(get errors rss_$mode)" "$(get non2xx rss_$mode)" \
-      "$(rss_mib rss_peak_kib rss_$mode)" "$(rss_mib rss_hwm_kib rss_$mode)"
+  echo "raw RS256 signing (bench/signrate, right before each pass's TAAP case, on the proxy's cores, ${SIGN_SECONDS}s):"
+  for p in $RAN_PASSES; do
+    printf '  %-9s %s workers: %s signs/s, %s vCPU, %s us CPU per signature\n' "$p" "$(get workers "sign_$p")" \
+      "$(get signs_per_s "sign_$p")" "$(get vcpu "sign_$p")" "$(get cpu_per_sign_us "sign_$p")"
   done
   echo
-  printf '%-44s %-14s %-14s %s\n' target threshold measured verdict
-  printf '%-44s %-14s %-14s %s\n' "PoP mint throughput / raw RS256 sign" ">= 0.90" "$MINT_VS_RAW" "$(verdict "$MINT_VS_RAW" '>=' 0.90)"
-  printf '%-44s %-14s %-14s %s\n' "sidecar bearer req/s / nginx req/s" ">= 1.00" "$BEARER_VS_NGINX" "$(verdict "$BEARER_VS_NGINX" '>=' 1.00)"
-  printf '%-44s %-14s %-14s %s\n' "sidecar bearer p50 added over direct (ms)" "<= 0.200" "$P50_ADD" "$(verdict "$P50_ADD" '<=' 0.2)"
-  printf '%-44s %-14s %-14s %s\n' "sidecar TAAP req/s / (cores/sign = $TAAP_CEIL)" ">= 0.85" "$TAAP_VS_CEIL" "$(verdict "$TAAP_VS_CEIL" '>=' 0.85)"
-  printf '%-44s %-14s %-14s %s\n' "sidecar bearer peak RSS at $RATE req/s (MiB)" "<= 20" "$(rss_peak rss_bearer)" "$(verdict "$(rss_peak rss_bearer)" '<=' 20)"
-  printf '%-44s %-14s %-14s %s\n' "sidecar TAAP peak RSS at $RATE req/s (MiB)" "<= 20" "$(rss_peak rss_taap)" "$(verdict "$(rss_peak rss_taap)" '<=' 20)"
+  echo "fixed-rate runs ($PRIMARY, Go loadgen, open loop, 32 connections, ${RSS_SECONDS}s; CPU = user+sys from /proc/<pid>/stat):"
+  for c in rate_bearer rate_taap cpu_taap; do
+    [[ -f $WORK/$c.out ]] || { printf '  %-11s skipped\n' "$c"; continue; }
+    printf '  %-11s offered %s req/s, served %s req/s, p50 %s ms, p99 %s ms, errors %s, non2xx %s, %s vCPU (user %s s, sys %s s), %s us CPU/request served, peak VmRSS %s MiB, VmHWM %s MiB\n' \
+      "$c" "$(get rps $c)" "$(get done_rps $c)" "$(get p50_ms $c)" "$(get p99_ms $c)" "$(get errors $c)" "$(get non2xx $c)" "$(get vcpu $c)" \
+      "$(get cpu_user_s $c)" "$(get cpu_sys_s $c)" "$(get cpu_per_req_us $c)" "$(rss_mib rss_peak_kib $c)" "$(rss_mib rss_hwm_kib $c)"
+  done
+  echo
+  if [[ -f $WORK/gobench.txt ]]; then
+    echo "Go benchmarks (info; $PRIMARY, -cpu $(cat "$WORK/proxy_ncpu_$PRIMARY"), benchtime $BENCHTIME, count $BENCHCOUNT):"
+    grep -E '^Benchmark|^cpu:' "$WORK/gobench.txt"
+    echo
+  fi
+  echo "targets (issue 11):"
+  printf '%-58s %-9s %-10s %s\n' target goal measured verdict
+  for p in pinned unpinned; do
+    row "bearer req/s / nginx req/s, $CONNS conns, $p" ">=" 1.00 "$(ratio "$(get rps "bearer_$p")" "$(get rps "nginx_$p")")"
+  done
+  row "bearer CPU at $RATE req/s, vCPU ($PRIMARY)" "<=" 0.10 "$(get vcpu rate_bearer | grep . || echo n/a)" "$(held rate_bearer "$RATE")"
+  row "bearer p50 added over direct, $LAT_CONNS conn, ms ($PRIMARY)" "<=" 0.100 "$(p50_added)"
+  for p in pinned unpinned; do
+    row "TAAP req/s / raw sign rate on the same cores, $p" ">=" 0.95 "$(ratio "$(get rps "taap_$p")" "$(get signs_per_s "sign_$p")")"
+  done
+  row "TAAP CPU per request / raw sign CPU per signature" "<=" 1.10 \
+    "$(ratio "$(get cpu_per_req_us cpu_taap)" "$(get cpu_per_sign_us "sign_$PRIMARY")")" " (at $TAAP_RATE req/s)$(held cpu_taap "$TAAP_RATE")"
+  row "bearer peak RSS at $RATE req/s, MiB" "<=" 20 "$(rss_peak rate_bearer)" "$(held rate_bearer "$RATE")"
+  row "TAAP peak RSS at $RATE req/s, MiB" "<=" 20 "$(rss_peak rate_taap)" "$(held rate_taap "$RATE")"
 } >"$OUT"
 cat "$OUT"
 log "results written to ${OUT#$ROOT/}"

@@ -202,6 +202,18 @@ func TestCRDValidation(t *testing.T) {
 		{name: "provider TLSClientAuth", patch: m("providers", []any{provider(m("clientAuth", map[string]any{"method": "TLSClientAuth", "secretRef": m("name", "p"), "tlsSecretRef": m("name", "p-tls")}))}), want: "providers[].clientAuth.method: TLSClientAuth is only supported for the binding's own clientAuth"},
 		{name: "provider JWTBearer needs its client ID", patch: map[string]any{"privateKey": m("secretRef", m("name", "k")), "providers": []any{provider(map[string]any{"clientAuth": map[string]any{"method": "None", "secretRef": nil}, "grant": map[string]any{"type": "JWTBearer", "jwtBearer": m("subject", "svc")}})}}, want: "providers[].clientAuth.secretRef: required when the provider's grant.type is JWTBearer"},
 		{name: "provider names unique", patch: m("providers", []any{provider(nil), provider(nil)}), want: "spec.providers[1]: Duplicate value"},
+		{name: "upstream proxy with credentials ok", patch: m("upstream", m("proxy", map[string]any{"url": "http://proxy.corp.example:3128", "credentialsSecretRef": m("name", "corp-proxy")}))},
+		{name: "token endpoint proxy from environment ok", patch: m("tokenEndpoint", m("proxy", m("fromEnvironment", true)))},
+		{name: "proxy url with a trailing slash ok", patch: m("tokenEndpoint", m("proxy", m("url", "http://10.0.0.1:8080/")))},
+		{name: "proxy needs url or fromEnvironment", patch: m("upstream", m("proxy", map[string]any{})), want: "proxy: set exactly one of url or fromEnvironment: true"},
+		{name: "proxy fromEnvironment false alone", patch: m("upstream", m("proxy", m("fromEnvironment", false))), want: "proxy: set exactly one of url or fromEnvironment: true"},
+		{name: "proxy url and fromEnvironment", patch: m("tokenEndpoint", m("proxy", map[string]any{"url": "http://p:3128", "fromEnvironment": true})), want: "proxy: set exactly one of url or fromEnvironment: true"},
+		{name: "https proxy refused", patch: m("upstream", m("proxy", m("url", "https://proxy.corp.example"))), want: "proxy.url: must start with http://"},
+		{name: "proxy url with credentials refused", patch: m("upstream", m("proxy", m("url", "http://user:pw@proxy:3128"))), want: "proxy.url: must not embed credentials; use proxy.credentialsSecretRef"},
+		{name: "proxy url with a path refused", patch: m("tokenEndpoint", m("proxy", m("url", "http://proxy:3128/pac"))), want: "proxy.url: must be http://host[:port] without a path, query or fragment"},
+		{name: "proxy credentials secret name", patch: m("upstream", m("proxy", map[string]any{"url": "http://p:3128", "credentialsSecretRef": m("name", "Bad_Name")})), want: "spec.upstream.proxy.credentialsSecretRef.name"},
+		{name: "provider token endpoint proxy ok", patch: m("providers", []any{provider(m("tokenEndpoint", m("proxy", map[string]any{"url": "http://proxy.corp.example:3128", "credentialsSecretRef": m("name", "corp-proxy")})))})},
+		{name: "provider token endpoint proxy checked", patch: m("providers", []any{provider(m("tokenEndpoint", m("proxy", m("url", "https://proxy.corp.example"))))}), want: "spec.providers[0].tokenEndpoint.proxy.url: Invalid value"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -238,6 +250,16 @@ func TestCRDDefaults(t *testing.T) {
 	}
 	if got := spec["tokenEndpoint"].(map[string]any)["method"]; got != "POST" {
 		t.Errorf("tokenEndpoint.method default = %v, want POST", got)
+	}
+
+	obj = decodeObject(t, baseBinding)
+	obj["spec"] = merge(obj["spec"].(map[string]any), m("upstream", m("proxy", map[string]any{"url": "http://p:3128", "credentialsSecretRef": m("name", "corp-proxy")})))
+	if errs := v.validate(obj); len(errs) > 0 {
+		t.Fatal(errs.ToAggregate())
+	}
+	pref := obj["spec"].(map[string]any)["upstream"].(map[string]any)["proxy"].(map[string]any)["credentialsSecretRef"].(map[string]any)
+	if pref["usernameKey"] != "username" || pref["passwordKey"] != "password" {
+		t.Errorf("proxy.credentialsSecretRef defaults = %v", pref)
 	}
 }
 

@@ -193,6 +193,11 @@ type Upstream struct {
 	// echoes it would hand the sidecar's credentials back to the app.
 	// +optional
 	AllowTrace bool `json:"allowTrace,omitempty"`
+
+	// proxy sends the connections to the upstream through an HTTP proxy.
+	// Without it they go out directly, whatever the environment says.
+	// +optional
+	Proxy *EgressProxy `json:"proxy,omitempty"`
 }
 
 // TokenEndpoint is the OAuth token endpoint.
@@ -221,6 +226,12 @@ type TokenEndpoint struct {
 	// system roots for the token endpoint (and the CIBA authorize endpoint).
 	// +optional
 	CASecretRef *CASecretRef `json:"caSecretRef,omitempty"`
+
+	// proxy sends the connections to the token endpoint (and the CIBA
+	// authorize endpoint) through an HTTP proxy. Without it they go out
+	// directly, whatever the environment says.
+	// +optional
+	Proxy *EgressProxy `json:"proxy,omitempty"`
 }
 
 // Refresh tunes the token cache and how hard it may press the token

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/oauth-injector/oauth-injector/bench/internal/proc"
 )
 
 // Config is one load run.
@@ -26,12 +28,23 @@ type Config struct {
 	Timeout time.Duration
 	// RSSPid, when non-zero, is sampled from /proc during the measured window.
 	RSSPid int
+	// CPUPid, when non-zero, has its user+sys CPU time read from
+	// /proc/<pid>/stat at the start and end of the measured window; ClkTck
+	// is the unit of those figures (getconf CLK_TCK).
+	CPUPid int
+	ClkTck int
 }
 
 // Result is what a run measured. Only requests scheduled inside the measured
 // window count.
 type Result struct {
-	Requests  int64
+	Requests int64
+	// Completed counts answers that arrived inside the measured window,
+	// whenever they were scheduled. Open loop, Requests/Elapsed is the rate
+	// offered (a stalled server still gets its late answers counted), while
+	// Completed/Elapsed is the rate served: below the target rate, the
+	// server did not keep up.
+	Completed int64
 	Errors    int64 // transport errors and timeouts
 	Non2xx    int64
 	Elapsed   time.Duration
@@ -40,6 +53,10 @@ type Result struct {
 	RSSPeakKiB int64
 	RSSHWMKiB  int64
 	RSSSamples int
+	// CPU is what CPUPid used in the measured window; CPUSampled says it
+	// was measured.
+	CPU        proc.CPU
+	CPUSampled bool
 }
 
 // RPS is completed requests per second over the measured window.
@@ -55,12 +72,26 @@ func (r Result) Print(w io.Writer) {
 	fmt.Fprintf(w, "requests: %d\n", r.Requests)
 	fmt.Fprintf(w, "duration_s: %.3f\n", r.Elapsed.Seconds())
 	fmt.Fprintf(w, "rps: %.1f\n", r.RPS())
+	if r.Elapsed > 0 {
+		fmt.Fprintf(w, "done_rps: %.1f\n", float64(r.Completed)/r.Elapsed.Seconds())
+	}
 	fmt.Fprintf(w, "p50_ms: %.3f\n", ms(r.Latencies.P50))
 	fmt.Fprintf(w, "p90_ms: %.3f\n", ms(r.Latencies.P90))
 	fmt.Fprintf(w, "p99_ms: %.3f\n", ms(r.Latencies.P99))
 	fmt.Fprintf(w, "max_ms: %.3f\n", ms(r.Latencies.Max))
 	fmt.Fprintf(w, "errors: %d\n", r.Errors)
 	fmt.Fprintf(w, "non2xx: %d\n", r.Non2xx)
+	if r.CPUSampled {
+		fmt.Fprintf(w, "cpu_user_s: %.3f\n", r.CPU.User.Seconds())
+		fmt.Fprintf(w, "cpu_sys_s: %.3f\n", r.CPU.Sys.Seconds())
+		if r.Elapsed > 0 {
+			fmt.Fprintf(w, "vcpu: %.4f\n", r.CPU.Total().Seconds()/r.Elapsed.Seconds())
+		}
+		// Per answer served in the same window the CPU was measured over.
+		if r.Completed > 0 {
+			fmt.Fprintf(w, "cpu_per_req_us: %.1f\n", float64(r.CPU.Total().Microseconds())/float64(r.Completed))
+		}
+	}
 	if r.RSSSamples > 0 {
 		fmt.Fprintf(w, "rss_samples: %d\n", r.RSSSamples)
 		fmt.Fprintf(w, "rss_peak_kib: %d\n", r.RSSPeakKiB)
@@ -84,6 +115,9 @@ func (c *Config) check() error {
 	if c.Warmup < 0 || c.Rate < 0 || c.Timeout < 0 {
 		return errors.New("-warmup, -rate and -timeout must not be negative")
 	}
+	if c.CPUPid > 0 && c.ClkTck <= 0 {
+		return fmt.Errorf("-clk-tck %d: must be positive", c.ClkTck)
+	}
 	if c.Method == "" {
 		c.Method = http.MethodGet
 	}
@@ -91,8 +125,8 @@ func (c *Config) check() error {
 }
 
 type workerStats struct {
-	lat            []time.Duration
-	errors, non2xx int64
+	lat                       []time.Duration
+	errors, non2xx, completed int64
 }
 
 // Run drives the target for Warmup+Duration and reports the measured window.
@@ -122,6 +156,10 @@ func Run(ctx context.Context, c Config) (Result, error) {
 	if c.RSSPid > 0 {
 		sampler = startRSSSampler(ctx, c.RSSPid, measureFrom, end)
 	}
+	var cpu *cpuSampler
+	if c.CPUPid > 0 {
+		cpu = startCPUSampler(ctx, func() (proc.CPU, error) { return proc.ReadCPU(c.CPUPid, c.ClkTck) }, measureFrom, end)
+	}
 
 	stats := make([]workerStats, c.Concurrency)
 	var wg sync.WaitGroup
@@ -148,6 +186,9 @@ func Run(ctx context.Context, c Config) (Result, error) {
 					sched = sent
 				}
 				code, err := do(ctx, client, c)
+				if done := time.Now(); err == nil && !done.Before(measureFrom) && done.Before(end) {
+					st.completed++
+				}
 				if sched.Before(measureFrom) {
 					continue
 				}
@@ -169,6 +210,7 @@ func Run(ctx context.Context, c Config) (Result, error) {
 	for _, st := range stats {
 		res.Errors += st.errors
 		res.Non2xx += st.non2xx
+		res.Completed += st.completed
 		all = append(all, st.lat...)
 	}
 	res.Requests = int64(len(all)) // non-2xx answers count, as in wrk
@@ -176,6 +218,13 @@ func Run(ctx context.Context, c Config) (Result, error) {
 	res.Latencies = percentiles(all)
 	if sampler != nil {
 		res.RSSPeakKiB, res.RSSHWMKiB, res.RSSSamples = sampler.wait()
+	}
+	if cpu != nil {
+		used, err := cpu.wait()
+		if err != nil {
+			return res, fmt.Errorf("-cpu-pid %d: %w", c.CPUPid, err)
+		}
+		res.CPU, res.CPUSampled = used, true
 	}
 	return res, nil
 }

@@ -2,7 +2,9 @@
 // wrk is unavailable, and the one it always uses for rate-limited runs (the
 // 1000 req/s RSS measurement: wrk2 is not packaged by Debian). It keeps a
 // fixed number of keep-alive connections busy for a fixed time and prints
-// throughput, latency percentiles and error counts as "key: value" lines.
+// throughput, latency percentiles and error counts as "key: value" lines,
+// and optionally the RSS (-rss-pid) and CPU time (-cpu-pid) of the process
+// under test over the measured window.
 //
 // With -rate it is open-loop: each request has a scheduled send time and its
 // latency is measured from that time, so a stalled server is charged for the
@@ -19,6 +21,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/oauth-injector/oauth-injector/bench/internal/proc"
 )
 
 type headerFlags []string
@@ -45,6 +49,8 @@ func mainErr(args []string, stdout io.Writer) error {
 	fs.Float64Var(&cfg.Rate, "rate", 0, "total requests per second (0: as fast as possible)")
 	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "per-request timeout")
 	fs.IntVar(&cfg.RSSPid, "rss-pid", 0, "sample VmRSS of this process during the measured window")
+	fs.IntVar(&cfg.CPUPid, "cpu-pid", 0, "report the user+sys CPU time this process used in the measured window (/proc/<pid>/stat)")
+	fs.IntVar(&cfg.ClkTck, "clk-tck", proc.DefaultClkTck, "clock ticks per second of /proc/<pid>/stat (getconf CLK_TCK)")
 	fs.Var(&headers, "H", "'Name: value' request header; repeatable")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/oauth-injector/oauth-injector/bench/internal/proc"
 )
 
 // rssSampler polls /proc/<pid>/status. VmRSS is sampled for the peak seen
@@ -22,7 +18,6 @@ type rssSampler struct {
 
 func startRSSSampler(ctx context.Context, pid int, from, until time.Time) *rssSampler {
 	s := &rssSampler{done: make(chan struct{})}
-	path := fmt.Sprintf("/proc/%d/status", pid)
 	go func() {
 		defer close(s.done)
 		t := time.NewTicker(50 * time.Millisecond)
@@ -33,13 +28,13 @@ func startRSSSampler(ctx context.Context, pid int, from, until time.Time) *rssSa
 				return
 			case now := <-t.C:
 				if now.After(until) {
-					s.hwm, _ = readStatusKiB(path, "VmHWM")
+					s.hwm, _ = proc.ReadStatusKiB(pid, "VmHWM")
 					return
 				}
 				if now.Before(from) {
 					continue
 				}
-				if v, err := readStatusKiB(path, "VmRSS"); err == nil {
+				if v, err := proc.ReadStatusKiB(pid, "VmRSS"); err == nil {
 					s.samples++
 					s.peak = max(s.peak, v)
 				}
@@ -54,31 +49,45 @@ func (s *rssSampler) wait() (peak, hwm int64, samples int) {
 	return s.peak, s.hwm, s.samples
 }
 
-func readStatusKiB(path, field string) (int64, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	return parseStatusKiB(data, field)
+// cpuSampler reads a process's CPU time when the measured window opens and
+// when it closes. The window is the scheduled one (the same denominator as
+// req/s); the two reads happen within a timer tick of it.
+type cpuSampler struct {
+	done chan struct{}
+	used proc.CPU
+	err  error
 }
 
-// parseStatusKiB reads a "Field:   1234 kB" line of /proc/<pid>/status.
-func parseStatusKiB(data []byte, field string) (int64, error) {
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		name, rest, ok := strings.Cut(sc.Text(), ":")
-		if !ok || name != field {
-			continue
+func startCPUSampler(ctx context.Context, read func() (proc.CPU, error), from, until time.Time) *cpuSampler {
+	s := &cpuSampler{done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		var first proc.CPU
+		for i, at := range []time.Time{from, until} {
+			t := time.NewTimer(time.Until(at))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				s.err = ctx.Err()
+				return
+			case <-t.C:
+			}
+			c, err := read()
+			if err != nil {
+				s.err = err
+				return
+			}
+			if i == 0 {
+				first = c
+			} else {
+				s.used = c.Sub(first)
+			}
 		}
-		f := strings.Fields(rest)
-		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("%s: want '<n> kB', got %q", field, strings.TrimSpace(rest))
-		}
-		v, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("%s: %w", field, err)
-		}
-		return v, nil
-	}
-	return 0, fmt.Errorf("%s: not found in status", field)
+	}()
+	return s
+}
+
+func (s *cpuSampler) wait() (proc.CPU, error) {
+	<-s.done
+	return s.used, s.err
 }

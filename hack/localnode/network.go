@@ -32,6 +32,9 @@ func run(name string, args ...string) error {
 // setupBridge creates cni0 with the node address before the kubelet starts:
 // the kubelet's address and the API server's bind address live on it.
 func setupBridge() error {
+	if _, err := os.Stat("/sys/class/net/" + Bridge); err == nil {
+		return fmt.Errorf("%s already exists: another local node is running, or one died without cleaning up (hack/local-node.sh down [DIR] removes it)", Bridge)
+	}
 	if err := run("ip", "link", "add", Bridge, "type", "bridge"); err != nil {
 		return err
 	}

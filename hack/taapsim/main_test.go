@@ -31,7 +31,9 @@ func TestParseFlagsErrors(t *testing.T) {
 	}{
 		{[]string{"-client-id", "a", "-client-secret", "b"}, "-public-key is required"},
 		{[]string{"-public-key", "k", "-client-secret", "b"}, "-client-id is required"},
-		{[]string{"-public-key", "k", "-client-id", "a"}, "-client-secret is required"},
+		{[]string{"-public-key", "k", "-client-id", "a"}, "-client-secret or -client-secret-file is required"},
+		{[]string{"-public-key", "k", "-client-id", "a", "-client-secret", "b", "-tls-cert", "c.pem"}, "-tls-cert and -tls-key go together"},
+		{[]string{"-public-key", "k", "-client-id", "a", "-client-secret", "b", "-tls-cert", "c", "-tls-key", "k", "-tls-dir", "d"}, "cannot be combined with -tls-cert"},
 		{[]string{"-public-key", "k", "-client-id", "a", "-client-secret", "b", "-token-ttl", "0s"}, "-token-ttl must be positive"},
 		{[]string{"-public-key", "k", "-client-id", "a", "-client-secret", "b", "extra"}, "unexpected arguments"},
 		{[]string{"-nope"}, "flag provided but not defined"},

@@ -100,6 +100,8 @@ type Upstream struct {
 	// AllowTrace forwards TRACE requests. Off by default: an upstream that
 	// echoes TRACE would hand the sidecar's credentials back to the app.
 	AllowTrace bool `json:"allowTrace,omitempty"`
+	// Proxy routes the connections to the upstream through an HTTP proxy.
+	Proxy *Proxy `json:"proxy,omitempty"`
 }
 
 // TokenEndpoint describes how tokens are requested.
@@ -109,6 +111,9 @@ type TokenEndpoint struct {
 	// ExtraParams are extension parameters (RFC 6749 §8.2) added verbatim.
 	ExtraParams map[string]string `json:"extraParams,omitempty"`
 	CAFile      string            `json:"caFile,omitempty"`
+	// Proxy routes the connections to the token endpoint (and the CIBA
+	// authorize endpoint) through an HTTP proxy.
+	Proxy *Proxy `json:"proxy,omitempty"`
 }
 
 // Grant types, spelled as they appear on the wire where one exists.

@@ -138,6 +138,21 @@ func TestOperationsValidation(t *testing.T) {
 			p["tokenEndpoint"] = jsonMap{"url": "http://auth.other.example/token"}
 			b["providers"] = []any{p}
 		}, `bindings[0].providers[0].tokenEndpoint.url: http:// sends credentials in cleartext; use https:// or set bindings[0].allowInsecureHTTP: true`},
+		{"provider proxy checked like the binding's", func(b, r map[string]any) {
+			p := secondProvider("p")
+			p["tokenEndpoint"] = jsonMap{"url": "https://auth.other.example/token", "proxy": jsonMap{"url": "https://proxy.corp.example"}}
+			b["providers"] = []any{p}
+		}, `bindings[0].providers[0].tokenEndpoint.proxy.url: https:// proxies (TLS to the proxy itself) are not supported`},
+		{"provider proxy credentials together", func(b, r map[string]any) {
+			p := secondProvider("p")
+			p["tokenEndpoint"] = jsonMap{"url": "https://auth.other.example/token", "proxy": jsonMap{"fromEnvironment": true, "usernameFile": "/s/px/u"}}
+			b["providers"] = []any{p}
+		}, `bindings[0].providers[0].tokenEndpoint.proxy: usernameFile and passwordFile are set together or not at all`},
+		{"provider through a proxy", func(b, r map[string]any) {
+			p := secondProvider("p")
+			p["tokenEndpoint"] = jsonMap{"url": "https://auth.other.example/token", "proxy": jsonMap{"url": "http://proxy.corp.example:3128", "usernameFile": "/s/px/u", "passwordFile": "/s/px/p"}}
+			b["providers"] = []any{p}
+		}, ""},
 		{"duplicate provider", func(b, r map[string]any) {
 			b["providers"] = []any{secondProvider("p"), secondProvider("p")}
 		}, `bindings[0].providers[1].name: duplicates providers[0].name "p"`},

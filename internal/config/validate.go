@@ -278,6 +278,7 @@ func (b *Binding) validate(p string, errs *fieldErrors) {
 		b.validateOAuth1(p+".oauth1", o, errs)
 	}
 	b.Refresh.validate(p+".refresh", errs)
+	b.Upstream.Proxy.validate(p+".upstream.proxy", errs)
 	b.validateOperations(p, errs)
 }
 

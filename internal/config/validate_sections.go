@@ -87,6 +87,7 @@ func (b *Binding) validateTokenSource(bp, p string, errs *fieldErrors) {
 		if te.Method != "GET" && te.Method != "POST" {
 			errs.add(p+".tokenEndpoint.method", "must be GET or POST, got %q", te.Method)
 		}
+		te.Proxy.validate(p+".tokenEndpoint.proxy", errs)
 	}
 	b.validateClientAuth(p+".clientAuth", errs)
 }

@@ -99,6 +99,16 @@ func requirements(spec *v1alpha1.OAuthClientBindingSpec) ([]secretRequirement, e
 			return nil, invalidSpec("spec.privateKey: required when %sclientAuth.method is PrivateKeyJWT or %sgrant.type is JWTBearer (providers sign with the binding's key)", prefix, prefix)
 		}
 	}
+	for _, px := range proxies(spec) {
+		ref := px.proxy.CredentialsSecretRef
+		if ref == nil {
+			continue
+		}
+		user := or(ref.UsernameKey, defUsernameKey)
+		if err := add(px.field+".credentialsSecretRef", ref.Name, parseProxyCredentials(user), user, or(ref.PasswordKey, defPasswordKey)); err != nil {
+			return nil, err
+		}
+	}
 
 	if pk := spec.PrivateKey; pk != nil {
 		ref := pk.SecretRef
@@ -305,6 +315,40 @@ func parseCABundle(key string) func(map[string][]byte) error {
 	return func(data map[string][]byte) error {
 		if !x509.NewCertPool().AppendCertsFromPEM(data[key]) {
 			return fmt.Errorf("key %q holds no PEM CERTIFICATE", key)
+		}
+		return nil
+	}
+}
+
+// specProxy is a proxy section and its spec path.
+type specProxy struct {
+	field string
+	proxy *v1alpha1.EgressProxy
+}
+
+// proxies lists the binding's proxy sections, its providers' included.
+func proxies(spec *v1alpha1.OAuthClientBindingSpec) []specProxy {
+	var out []specProxy
+	if p := spec.Upstream.Proxy; p != nil {
+		out = append(out, specProxy{"spec.upstream.proxy", p})
+	}
+	if te := spec.TokenEndpoint; te != nil && te.Proxy != nil {
+		out = append(out, specProxy{"spec.tokenEndpoint.proxy", te.Proxy})
+	}
+	for i := range spec.Providers {
+		if px := spec.Providers[i].TokenEndpoint.Proxy; px != nil {
+			out = append(out, specProxy{fmt.Sprintf("spec.providers[%d].tokenEndpoint.proxy", i), px})
+		}
+	}
+	return out
+}
+
+// parseProxyCredentials refuses a username the sidecar could not send: the
+// Basic scheme (RFC 7617 §2) splits user-id and password at the first ':'.
+func parseProxyCredentials(userKey string) func(map[string][]byte) error {
+	return func(data map[string][]byte) error {
+		if bytes.Contains(bytes.TrimSpace(data[userKey]), []byte(":")) {
+			return fmt.Errorf("key %q: the proxy username contains ':', which Basic authentication (RFC 7617) cannot carry", userKey)
 		}
 		return nil
 	}

@@ -157,6 +157,46 @@ func TestRequirements(t *testing.T) {
 			wantErr: "spec.privateKey: required when spec.providers[0].clientAuth.method is PrivateKeyJWT",
 		},
 		{
+			name: "proxy credentials for the upstream and the token endpoint",
+			spec: v1alpha1.OAuthClientBindingSpec{
+				Upstream: v1alpha1.Upstream{Proxy: &v1alpha1.EgressProxy{URL: "http://proxy:3128",
+					CredentialsSecretRef: &v1alpha1.ProxyCredentialsSecretRef{Name: "corp-proxy"}}},
+				TokenEndpoint: &v1alpha1.TokenEndpoint{Proxy: &v1alpha1.EgressProxy{FromEnvironment: true,
+					CredentialsSecretRef: &v1alpha1.ProxyCredentialsSecretRef{Name: "idp-proxy", UsernameKey: "user", PasswordKey: "pass"}}},
+			},
+			want: []reqSummary{
+				{"spec.upstream.proxy.credentialsSecretRef", "corp-proxy", []string{"username", "password"}},
+				{"spec.tokenEndpoint.proxy.credentialsSecretRef", "idp-proxy", []string{"user", "pass"}},
+			},
+		},
+		{
+			name: "proxy without credentials needs no Secret",
+			spec: v1alpha1.OAuthClientBindingSpec{Upstream: v1alpha1.Upstream{Proxy: &v1alpha1.EgressProxy{URL: "http://proxy:3128"}}},
+		},
+		{
+			name: "a provider's proxy credentials, after the binding's",
+			spec: v1alpha1.OAuthClientBindingSpec{
+				Upstream: v1alpha1.Upstream{Proxy: &v1alpha1.EgressProxy{URL: "http://proxy:3128",
+					CredentialsSecretRef: &v1alpha1.ProxyCredentialsSecretRef{Name: "corp-proxy"}}},
+				Providers: []v1alpha1.TokenProvider{{
+					Name:          "reports",
+					TokenEndpoint: v1alpha1.TokenEndpoint{Proxy: &v1alpha1.EgressProxy{URL: "http://proxy:3128"}},
+					ClientAuth:    v1alpha1.ClientAuth{Method: v1alpha1.ClientSecretPost, SecretRef: &v1alpha1.ClientSecretRef{Name: "reports-creds"}},
+				}, {
+					Name: "billing",
+					TokenEndpoint: v1alpha1.TokenEndpoint{Proxy: &v1alpha1.EgressProxy{FromEnvironment: true,
+						CredentialsSecretRef: &v1alpha1.ProxyCredentialsSecretRef{Name: "billing-proxy", UsernameKey: "user"}}},
+					ClientAuth: v1alpha1.ClientAuth{Method: v1alpha1.ClientSecretPost, SecretRef: &v1alpha1.ClientSecretRef{Name: "billing-creds"}},
+				}},
+			},
+			want: []reqSummary{
+				{"spec.providers[0].clientAuth.secretRef", "reports-creds", []string{"client_id", "client_secret"}},
+				{"spec.providers[1].clientAuth.secretRef", "billing-creds", []string{"client_id", "client_secret"}},
+				{"spec.upstream.proxy.credentialsSecretRef", "corp-proxy", []string{"username", "password"}},
+				{"spec.providers[1].tokenEndpoint.proxy.credentialsSecretRef", "billing-proxy", []string{"user", "password"}},
+			},
+		},
+		{
 			name:    "basic without secretRef",
 			spec:    v1alpha1.OAuthClientBindingSpec{ClientAuth: &v1alpha1.ClientAuth{Method: v1alpha1.ClientSecretPost}},
 			wantErr: "spec.clientAuth.secretRef: required when clientAuth.method is ClientSecretPost",
@@ -236,6 +276,7 @@ func TestCheckSecret(t *testing.T) {
 	tlsReq := secretRequirement{field: "spec.clientAuth.tlsSecretRef", secret: "tls", keys: []string{"tls.crt", "tls.key"}, parse: parseTLSPair}
 	caReq := secretRequirement{field: "spec.upstream.caSecretRef", secret: "ca", keys: []string{"ca.crt"}, parse: parseCABundle("ca.crt")}
 	plainReq := secretRequirement{field: "spec.clientAuth.secretRef", secret: "creds", keys: []string{"client_id", "client_secret"}}
+	proxyReq := secretRequirement{field: "spec.upstream.proxy.credentialsSecretRef", secret: "corp-proxy", keys: []string{"username", "password"}, parse: parseProxyCredentials("username")}
 
 	tests := []struct {
 		name       string
@@ -267,6 +308,11 @@ func TestCheckSecret(t *testing.T) {
 		{name: "tls pair", req: tlsReq, data: map[string][]byte{"tls.crt": crt, "tls.key": key}},
 		{name: "tls mismatched pair", req: tlsReq, data: map[string][]byte{"tls.crt": crt, "tls.key": otherKey}, wantReason: v1alpha1.ReasonKeyUnparseable,
 			wantMsg: []string{`"tls.crt"/"tls.key"`}},
+		{name: "proxy credentials", req: proxyReq, data: map[string][]byte{"username": []byte("svc-proxy\n"), "password": []byte("s3cret")}},
+		{name: "proxy credentials missing password", req: proxyReq, data: map[string][]byte{"username": []byte("svc-proxy")}, wantReason: v1alpha1.ReasonKeyMissing,
+			wantMsg: []string{`secret "corp-proxy" referenced by spec.upstream.proxy.credentialsSecretRef has no key "password"`}},
+		{name: "proxy username with a colon", req: proxyReq, data: map[string][]byte{"username": []byte("corp:svc-proxy"), "password": []byte("s3cret")}, wantReason: v1alpha1.ReasonKeyUnparseable,
+			wantMsg: []string{`key "username"`, "':'", "RFC 7617"}},
 		{name: "ca bundle", req: caReq, data: map[string][]byte{"ca.crt": crt}},
 		{name: "ca bundle without certificate", req: caReq, data: map[string][]byte{"ca.crt": key}, wantReason: v1alpha1.ReasonKeyUnparseable,
 			wantMsg: []string{`"ca.crt" holds no PEM CERTIFICATE`}},

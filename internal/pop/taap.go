@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -16,8 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/google/uuid"
+	"unsafe"
 )
 
 // Names in a sign list that refer to request parts rather than headers.
@@ -30,13 +28,14 @@ const (
 // MaxLifetime is the ceiling T-Mobile's validator puts on exp-iat.
 const MaxLifetime = 120 * time.Second
 
-// The JOSE header is fixed, so its encoding is computed once.
+// The JOSE header is the same for every RS256 key (TAAP sends no kid), so
+// its encoding, with the dot that follows it, is computed once.
 const (
 	headerJSON = `{"alg":"RS256","typ":"JWT"}`
 	ehtsSep    = ";"
 )
 
-var headerSegment = base64.RawURLEncoding.EncodeToString([]byte(headerJSON))
+var headerSegment = base64.RawURLEncoding.EncodeToString([]byte(headerJSON)) + "."
 
 // Request is what a PoP token signs: the parts of one HTTP request.
 type Request struct {
@@ -75,41 +74,48 @@ func URIValue(u *url.URL) string {
 // hasValue reports whether key covers a non-empty value in r; keys without
 // one are left out of ehts.
 func (r *Request) hasValue(key string) bool {
-	if key == KeyBody {
-		return len(r.Body) > 0
-	}
-	return r.value(key) != ""
-}
-
-// writeValue feeds the value of key to h. The body goes in directly so a
-// large body is never copied.
-func (r *Request) writeValue(h hash.Hash, key string) {
-	if key == KeyBody {
-		h.Write(r.Body)
-		return
-	}
-	_, _ = io.WriteString(h, r.value(key))
-}
-
-// value returns the value of a non-body sign-list key in r.
-func (r *Request) value(key string) string {
 	switch key {
+	case KeyBody:
+		return len(r.Body) > 0
 	case KeyURI:
-		return r.URI
+		return r.URI != ""
 	case KeyMethod:
-		return r.Method
+		return r.Method != ""
 	default:
+		// Two instances are never empty combined: they are joined by ", ".
 		vs := r.Header.Values(key)
-		switch len(vs) {
-		case 0:
-			return ""
-		case 1:
-			return vs[0]
-		default:
-			// A repeated header is signed as its RFC 9110 combined value,
-			// so no instance can be added or dropped unnoticed.
-			return strings.Join(vs, ", ")
+		return len(vs) > 1 || len(vs) == 1 && vs[0] != ""
+	}
+}
+
+// writeValue feeds the value of key to h without copying it: the body goes
+// in directly, strings through hashString, and a repeated header as its
+// RFC 9110 combined value (instances joined by ", "), so no instance can be
+// added or dropped unnoticed.
+func (r *Request) writeValue(h hash.Hash, key string) {
+	switch key {
+	case KeyBody:
+		h.Write(r.Body)
+	case KeyURI:
+		hashString(h, r.URI)
+	case KeyMethod:
+		hashString(h, r.Method)
+	default:
+		for i, v := range r.Header.Values(key) {
+			if i > 0 {
+				hashString(h, ", ")
+			}
+			hashString(h, v)
 		}
+	}
+}
+
+// hashString writes s to h without the copy (and, through the hash.Hash
+// interface, the heap allocation) a []byte(s) conversion costs. It is sound
+// because io.Writer forbids Write to modify or retain p.
+func hashString(h hash.Hash, s string) {
+	if s != "" {
+		h.Write(unsafe.Slice(unsafe.StringData(s), len(s)))
 	}
 }
 
@@ -122,8 +128,8 @@ type Builder struct {
 	Sign []string
 	// Lifetime is exp-iat; at most MaxLifetime, whole seconds.
 	Lifetime time.Duration
-	// Now and NewJTI are seams for tests; nil means time.Now and
-	// uuid.NewString.
+	// Now and NewJTI are seams for tests; nil means time.Now and a random
+	// version 4 UUID from crypto/rand (see appendRandomUUID).
 	Now    func() time.Time
 	NewJTI func() string
 
@@ -206,9 +212,19 @@ func (b *Builder) SetKey(key *rsa.PrivateKey) {
 	b.key.Store(key)
 }
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+// mintScratch is the per-call working memory of Mint, pooled so that a
+// token costs only the allocations of the RSA signature and the returned
+// string.
+type mintScratch struct {
+	claims []byte    // the claims JSON
+	out    []byte    // the token: signing input, then "." and the signature
+	h      hash.Hash // SHA-256 for edts
+	sum    [sha256.Size]byte
+}
 
-var hashPool = sync.Pool{New: func() any { return sha256.New() }}
+var scratchPool = sync.Pool{New: func() any {
+	return &mintScratch{claims: make([]byte, 0, 512), out: make([]byte, 0, 1024), h: sha256.New()}
+}}
 
 // Mint returns a signed PoP token for r.
 func (b *Builder) Mint(r Request) (string, error) {
@@ -225,20 +241,17 @@ func (b *Builder) Mint(r Request) (string, error) {
 	}
 	iat := now().Unix()
 	exp := iat + int64(b.Lifetime/time.Second)
-	var jti string
-	if b.NewJTI != nil {
-		jti = b.NewJTI()
-	} else {
-		jti = uuid.NewString()
-	}
 
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	h := hashPool.Get().(hash.Hash)
-	defer hashPool.Put(h)
-	h.Reset()
+	sc := scratchPool.Get().(*mintScratch)
+	tok, err := b.mint(sc, key, &r, iat, exp)
+	scratchPool.Put(sc)
+	return tok, err
+}
 
-	claims := append((*bp)[:0], `{"ehts":"`...)
+// mint writes the token into sc and returns it as a new string.
+func (b *Builder) mint(sc *mintScratch, key *rsa.PrivateKey, r *Request, iat, exp int64) (string, error) {
+	sc.h.Reset()
+	claims := append(sc.claims[:0], `{"ehts":"`...)
 	n := 0
 	for _, k := range b.Sign {
 		if !r.hasValue(k) {
@@ -247,31 +260,35 @@ func (b *Builder) Mint(r Request) (string, error) {
 		if n > 0 {
 			claims = append(claims, ehtsSep...)
 		}
-		// Sign keys were restricted to JSON-safe tokens by NewBuilder.
-		claims = append(claims, k...)
-		r.writeValue(h, k)
+		// NewBuilder admits only JSON-safe names, but Sign may be set later.
+		claims = appendJSONStringContent(claims, k)
+		r.writeValue(sc.h, k)
 		n++
 	}
+	sc.claims = claims
 	if n == 0 {
 		return "", errors.New("pop: no key in the sign list has a value in this request")
 	}
-	var sum [sha256.Size]byte
 	claims = append(claims, `","edts":"`...)
-	claims = base64.RawURLEncoding.AppendEncode(claims, h.Sum(sum[:0]))
+	claims = base64.RawURLEncoding.AppendEncode(claims, sc.h.Sum(sc.sum[:0]))
 	claims = append(claims, `","jti":`...)
-	claims = appendJSONString(claims, jti)
+	if b.NewJTI != nil {
+		claims = appendJSONString(claims, b.NewJTI())
+	} else {
+		claims = append(claims, '"')
+		claims = appendRandomUUID(claims)
+		claims = append(claims, '"')
+	}
 	claims = append(claims, `,"v":"1","iat":`...)
 	claims = strconv.AppendInt(claims, iat, 10)
 	claims = append(claims, `,"exp":`...)
 	claims = strconv.AppendInt(claims, exp, 10)
 	claims = append(claims, '}')
-	*bp = claims
+	sc.claims = claims
 
-	sigLen := key.Size()
-	out := make([]byte, 0, len(headerSegment)+1+base64.RawURLEncoding.EncodedLen(len(claims))+1+base64.RawURLEncoding.EncodedLen(sigLen))
-	out = append(out, headerSegment...)
-	out = append(out, '.')
+	out := append(sc.out[:0], headerSegment...)
 	out = base64.RawURLEncoding.AppendEncode(out, claims)
+	sc.out = out
 	digest := sha256.Sum256(out)
 	sig, err := rsa.SignPKCS1v15(nil, key, crypto.SHA256, digest[:])
 	if err != nil {
@@ -279,24 +296,6 @@ func (b *Builder) Mint(r Request) (string, error) {
 	}
 	out = append(out, '.')
 	out = base64.RawURLEncoding.AppendEncode(out, sig)
+	sc.out = out
 	return string(out), nil
-}
-
-// appendJSONString appends s as a JSON string. JTIs are normally UUIDs and
-// take the fast path; the escaping exists because NewJTI is a seam.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c < 0x20:
-			dst = append(dst, `\u00`...)
-			dst = append(dst, "0123456789abcdef"[c>>4], "0123456789abcdef"[c&0xf])
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return append(dst, '"')
 }

@@ -100,7 +100,7 @@ func newBinding(cfg *config.Binding, env bindingEnv) (*binding, error) {
 	if err := b.loadOAuth1(); err != nil {
 		return nil, err
 	}
-	tr, err := b.newTransport(cfg.Upstream.CAFile, "upstream.caFile")
+	tr, err := b.newTransport("upstream", cfg.Upstream.CAFile, cfg.Upstream.Proxy, true)
 	if err != nil {
 		return nil, err
 	}
@@ -160,6 +160,9 @@ func (b *binding) loadFiles() error {
 	}
 	for i, p := range c.Providers {
 		fs = append(fs, sourceFiles(fmt.Sprintf("providers[%d].", i), p.ClientAuth, p.Grant)...)
+	}
+	for _, px := range c.ProxySections() {
+		fs = append(fs, fileRef{px.Dest + ".proxy.usernameFile", px.Proxy.UsernameFile}, fileRef{px.Dest + ".proxy.passwordFile", px.Proxy.PasswordFile})
 	}
 	for _, x := range fs {
 		if err := b.files.add(x.field, x.path); err != nil {
@@ -295,36 +298,39 @@ func (b *binding) reload(changed []string) {
 			b.log.Info("oauth1 credentials reloaded")
 		}
 	}
-	if set[c.ClientAuth.ClientIDFile] || set[c.ClientAuth.ClientSecretFile] {
-		// Read on every token request; nothing to rebuild.
+	if set[c.ClientAuth.ClientIDFile] || set[c.ClientAuth.ClientSecretFile] || proxyFilesChanged(c, set) {
+		// Read on every token request or proxy tunnel; nothing to rebuild.
 		b.metrics.reload("success")
 		b.log.Info("client credentials reloaded")
 	}
 }
 
-// newTransport builds the pooled transport for one destination. The pool is
-// sized for a busy app on one host; compression is left to the app so the
-// proxy never re-encodes bodies.
-func (b *binding) newTransport(caFile, field string) (*http.Transport, error) {
+// newTransport builds the pooled transport for one destination, named by
+// its config path ("upstream", "tokenEndpoint" or
+// "providers[i].tokenEndpoint"), through its proxy section px if any.
+// mtls presents the binding's client certificate (clientAuth.tlsCertFile).
+// The pool is sized for a busy app on one host; compression is left to the
+// app so the proxy never re-encodes bodies.
+func (b *binding) newTransport(dest, caFile string, px *config.Proxy, mtls bool) (http.RoundTripper, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", field, err)
+			return nil, fmt.Errorf("%s.caFile: %w", dest, err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%s %s: no PEM certificates found", field, caFile)
+			return nil, fmt.Errorf("%s.caFile %s: no PEM certificates found", dest, caFile)
 		}
 		tc.RootCAs = pool
 	}
-	if b.cfg.ClientAuth.TLSCertFile != "" {
+	if mtls && b.cfg.ClientAuth.TLSCertFile != "" {
 		tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			return b.clientCert.Load(), nil
 		}
 	}
-	return &http.Transport{
-		Proxy:                 nil, // the sidecar is the egress proxy; never chain through env proxies
+	tr := &http.Transport{
+		Proxy:                 nil, // only the binding's proxy section (below) routes through a proxy
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSClientConfig:       tc,
 		ForceAttemptHTTP2:     true,
@@ -334,7 +340,8 @@ func (b *binding) newTransport(caFile, field string) (*http.Transport, error) {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true,
-	}, nil
+	}
+	return b.route(dest, px, tr)
 }
 
 // proxyBuffers recycles the 32 KiB copy buffers; without it every proxied

@@ -84,14 +84,12 @@ func (b *binding) newTokenSource() error {
 // source (own) or of one provider's; field is the token endpoint's config
 // path.
 func (b *binding) newClient(te *config.TokenEndpoint, auth config.ClientAuth, field string, own bool) (*oauth.Client, error) {
-	tr, err := b.newTransport(te.CAFile, field+".caFile")
+	// A provider's endpoint does not get the binding's mutual TLS
+	// certificate: it is the identity of another client. Its proxy
+	// section applies as the binding's own token endpoint's does.
+	tr, err := b.newTransport(field, te.CAFile, te.Proxy, own)
 	if err != nil {
 		return nil, err
-	}
-	if !own {
-		// A provider's endpoint does not get the binding's mutual TLS
-		// certificate: it is the identity of another client.
-		tr.TLSClientConfig.GetClientCertificate = nil
 	}
 	opts := oauth.Options{
 		TokenURL:    te.URL,

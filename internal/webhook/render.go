@@ -136,6 +136,7 @@ func (r *renderer) binding(s *v1alpha1.OAuthClientBindingSpec) config.Binding {
 	if ca := s.Upstream.CASecretRef; ca != nil {
 		cb.Upstream.CAFile = r.file(ca.Name, keyOr(ca.Key, "ca.crt"))
 	}
+	cb.Upstream.Proxy = r.proxy(s.Upstream.Proxy)
 	if te := s.TokenEndpoint; te != nil {
 		cb.TokenEndpoint = r.tokenEndpoint(te)
 	}
@@ -175,6 +176,7 @@ func (r *renderer) tokenEndpoint(te *v1alpha1.TokenEndpoint) *config.TokenEndpoi
 	if ca := te.CASecretRef; ca != nil {
 		out.CAFile = r.file(ca.Name, keyOr(ca.Key, "ca.crt"))
 	}
+	out.Proxy = r.proxy(te.Proxy)
 	return out
 }
 
@@ -364,6 +366,18 @@ func (r *renderer) oauth1(o *v1alpha1.OAuth1) *config.OAuth1 {
 		if !rsa {
 			out.TokenSecretFile = r.file(t.Name, keyOr(t.SecretKey, "token_secret"))
 		}
+	}
+	return out
+}
+
+func (r *renderer) proxy(p *v1alpha1.EgressProxy) *config.Proxy {
+	if p == nil {
+		return nil
+	}
+	out := &config.Proxy{URL: p.URL, FromEnvironment: p.FromEnvironment}
+	if c := p.CredentialsSecretRef; c != nil {
+		out.UsernameFile = r.file(c.Name, keyOr(c.UsernameKey, "username"))
+		out.PasswordFile = r.file(c.Name, keyOr(c.PasswordKey, "password"))
 	}
 	return out
 }

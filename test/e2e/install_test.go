@@ -171,6 +171,11 @@ var celCases = []celCase{
 	{"provider JWTBearer fixed subject", `{"providers":[{"name":"analytics","tokenEndpoint":{"url":"https://auth.other.example/token"},"clientAuth":{"method":"ClientSecretPost","secretRef":{"name":"analytics-client"}},"grant":{"type":"JWTBearer","jwtBearer":{"subjectFrom":{"header":"X-User"}}}}]}`, "providers[].grant.jwtBearer.subjectFrom: a provider's JWTBearer grant has a fixed subject"},
 	{"provider mutual TLS", `{"providers":[{"name":"analytics","tokenEndpoint":{"url":"https://auth.other.example/token"},"clientAuth":{"method":"TLSClientAuth","secretRef":{"name":"analytics-client"},"tlsSecretRef":{"name":"analytics-tls"}},"grant":{"type":"ClientCredentials"}}]}`, "providers[].clientAuth.method: TLSClientAuth is only supported for the binding's own clientAuth"},
 	{"provider JWTBearer client ID", `{"providers":[{"name":"analytics","tokenEndpoint":{"url":"https://auth.other.example/token"},"clientAuth":{"method":"None"},"grant":{"type":"JWTBearer","jwtBearer":{"subject":"svc"}}}]}`, "providers[].clientAuth.secretRef: required when the provider's grant.type is JWTBearer"},
+	{"proxy needs url or fromEnvironment", `{"upstream":{"proxy":{"fromEnvironment":false}}}`, "proxy: set exactly one of url or fromEnvironment: true"},
+	{"proxy url scheme", `{"tokenEndpoint":{"proxy":{"url":"https://proxy.corp.example"}}}`, "proxy.url: must start with http://"},
+	{"proxy url credentials", `{"upstream":{"proxy":{"url":"http://user:pw@proxy.corp.example:3128"}}}`, "proxy.url: must not embed credentials; use proxy.credentialsSecretRef"},
+	{"proxy url path", `{"upstream":{"proxy":{"url":"http://proxy.corp.example:3128/pac"}}}`, "proxy.url: must be http://host[:port] without a path, query or fragment"},
+	{"provider proxy url scheme", `{"providers":[{"name":"analytics","tokenEndpoint":{"url":"https://auth.other.example/token","proxy":{"url":"https://proxy.corp.example"}},"clientAuth":{"method":"ClientSecretPost","secretRef":{"name":"analytics-client"}},"grant":{"type":"ClientCredentials"}}]}`, "spec.providers[0].tokenEndpoint.proxy.url: Invalid value"},
 }
 
 // TestCELRejections creates (server-side dry run) one bad binding per CEL

@@ -160,3 +160,13 @@ func (s *suite) appLog(ctx context.Context, ns, pod string) ([]appCall, error) {
 	}
 	return out, nil
 }
+
+// runningApp applies the example binding in a new namespace and runs the
+// demo app pod "app" there with args, waiting until both containers run.
+func (s *suite) runningApp(t *testing.T, prefix string, args ...string) (string, *corev1.Pod) {
+	t.Helper()
+	ns := s.namespace(t, prefix)
+	s.applyExample(t, ns)
+	s.createPod(t, appPod(ns, "app", args...))
+	return ns, s.waitRunning(t, ns, "app")
+}

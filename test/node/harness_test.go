@@ -98,8 +98,17 @@ func needSuite(t *testing.T) *suite {
 func startSuite() (s *suite, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	s = &suite{}
-	if s.tmp, err = os.MkdirTemp("/tmp", "oi-node-"); err != nil {
+	// A fixed directory, so that a run killed before its teardown is
+	// cleaned up by the next one (localnode.Start tears down what the state
+	// file in it names).
+	s = &suite{tmp: "/tmp/oauth-injector-node-test"}
+	if err := localnode.Teardown(filepath.Join(s.tmp, "n")); err != nil {
+		return nil, fmt.Errorf("cleaning up an earlier run: %w", err)
+	}
+	if err := os.RemoveAll(s.tmp); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(s.tmp, 0o700); err != nil {
 		return nil, err
 	}
 	defer func() {

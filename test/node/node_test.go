@@ -283,22 +283,27 @@ func TestPodDeletionOrder(t *testing.T) {
 		sigterm.Format("15:04:05.000"), after, exit.Format("15:04:05.000"), drainAt.Format("15:04:05.000"))
 }
 
-// logTime finds the zap JSON line with msg and returns its timestamp.
+// logTime finds the zap JSON line with msg and returns its timestamp, which
+// zap writes as ISO 8601 text or as epoch seconds depending on the encoder.
 func logTime(log, msg string) (time.Time, error) {
 	for _, line := range strings.Split(log, "\n") {
 		var l struct {
-			Msg string  `json:"msg"`
-			TS  float64 `json:"ts"`
-			T   string  `json:"time"`
+			Msg string          `json:"msg"`
+			TS  json.RawMessage `json:"ts"`
 		}
 		if json.Unmarshal([]byte(line), &l) != nil || l.Msg != msg {
 			continue
 		}
-		if l.T != "" {
-			return time.Parse(time.RFC3339Nano, l.T)
+		var text string
+		if json.Unmarshal(l.TS, &text) == nil {
+			return time.Parse(time.RFC3339Nano, text)
 		}
-		sec := int64(l.TS)
-		return time.Unix(sec, int64((l.TS-float64(sec))*1e9)), nil
+		var sec float64
+		if err := json.Unmarshal(l.TS, &sec); err != nil {
+			return time.Time{}, fmt.Errorf("%q line has ts %s", msg, l.TS)
+		}
+		whole := int64(sec)
+		return time.Unix(whole, int64((sec-float64(whole))*1e9)), nil
 	}
 	return time.Time{}, fmt.Errorf("no %q line in the sidecar log:\n%s", msg, log)
 }
@@ -310,10 +315,7 @@ func logTime(log, msg string) (time.Time, error) {
 func TestSidecarRuntimeHardening(t *testing.T) {
 	s := needSuite(t)
 	ctx := context.Background()
-	ns := s.namespace(t, "harden")
-	s.applyExample(t, ns)
-	s.createPod(t, appPod(ns, "app"))
-	p := s.waitRunning(t, ns, "app")
+	_, p := s.runningApp(t, "harden")
 	sidePID, err := s.node.TaskPID(ctx, containerStatus(p, v1alpha1.SidecarContainerName).ContainerID)
 	if err != nil {
 		t.Fatal(err)
@@ -349,7 +351,37 @@ func TestSidecarRuntimeHardening(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(fmt.Sprintf("/proc/%d/root", appPID), webhook.MountRoot)); !os.IsNotExist(err) {
 		t.Errorf("the app container has %s (stat: %v); Secrets must be mounted only into the sidecar", webhook.MountRoot, err)
 	}
-	t.Logf("sidecar pid %d: uid 65532, CapEff 0, NoNewPrivs, seccomp filter, ro root; secret files %v; app pid %d has none", sidePID, files, appPID)
+	// The pod's ServiceAccount token is mounted into every container by
+	// the API server; the sidecar gets an empty mask over it instead.
+	const saDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+	if entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/root%s", sidePID, saDir)); err != nil || len(entries) != 0 {
+		t.Errorf("sidecar %s holds %d entries (%v); want the empty mask", saDir, len(entries), err)
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d/root%s/token", appPID, saDir)); err != nil {
+		t.Errorf("the app's own ServiceAccount token is missing (%v): the mask must apply to the sidecar only", err)
+	}
+	t.Logf("sidecar pid %d: uid 65532, CapEff 0, NoNewPrivs, seccomp filter, ro root, no ServiceAccount token; secret files %v; app pid %d has none", sidePID, files, appPID)
+}
+
+// A pod that shares its process namespace is refused by the webhook
+// Deployment: the app could read the sidecar's Secret files through
+// /proc/<pid>/root (issue 8, item 17), as the test above shows is possible
+// for the host.
+func TestSharedProcessNamespaceDenied(t *testing.T) {
+	s := needSuite(t)
+	ns := s.namespace(t, "sharepid")
+	s.applyExample(t, ns)
+	for name, mutate := range map[string]func(*corev1.PodSpec){
+		"shareprocessnamespace": func(p *corev1.PodSpec) { yes := true; p.ShareProcessNamespace = &yes },
+		"hostpid":               func(p *corev1.PodSpec) { p.HostPID = true },
+	} {
+		p := appPod(ns, name)
+		mutate(&p.Spec)
+		_, err := s.cs.CoreV1().Pods(ns).Create(context.Background(), p, metav1.CreateOptions{})
+		if err == nil || !strings.Contains(err.Error(), "/proc") {
+			t.Errorf("%s: want a denial that explains /proc/<pid>/root, got %v", name, err)
+		}
+	}
 }
 
 func procStatus(t *testing.T, pid int) map[string]string {
@@ -471,10 +503,7 @@ func (s *suite) waitWebhooks(ctx context.Context) error {
 func TestProbesAndMetrics(t *testing.T) {
 	s := needSuite(t)
 	ctx := context.Background()
-	ns := s.namespace(t, "probes")
-	s.applyExample(t, ns)
-	s.createPod(t, appPod(ns, "app"))
-	p := s.waitRunning(t, ns, "app")
+	ns, p := s.runningApp(t, "probes")
 
 	eventually(t, 2*time.Minute, "kubelet probe metrics for the sidecar", func(ctx context.Context) (bool, error) {
 		raw, err := s.cs.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes/" + nodeName() + "/proxy/metrics/probes").DoRaw(ctx)

@@ -2,16 +2,12 @@ package node
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"strings"
@@ -25,6 +21,7 @@ import (
 	"github.com/oauth-injector/oauth-injector/hack/localnode"
 	"github.com/oauth-injector/oauth-injector/internal/pop"
 	"github.com/oauth-injector/oauth-injector/internal/taapsim"
+	"github.com/oauth-injector/oauth-injector/test/oidctest"
 )
 
 // The partner runs as a host-network pod on the node address. Without
@@ -55,17 +52,18 @@ type partner struct {
 
 func startPartner(ctx context.Context, s *suite) (*partner, error) {
 	p := &partner{s: s}
-	ca, caKey, err := newCA()
+	ca, err := oidctest.NewCA("node tier partner CA")
 	if err != nil {
 		return nil, err
 	}
-	p.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})
-	certPEM, keyPEM, err := servingCert(ca, caKey, net.ParseIP(localnode.NodeIP))
+	p.caPEM = ca.CertPEM
+	serving, err := ca.ServerCert(net.ParseIP(localnode.NodeIP))
 	if err != nil {
 		return nil, err
 	}
+	certPEM, keyPEM := serving.CertPEM, serving.KeyPEM
 	pool := x509.NewCertPool()
-	pool.AddCert(ca)
+	pool.AppendCertsFromPEM(ca.CertPEM)
 	p.tlsCfg = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 
 	if p.oldKeyPEM, err = exampleKeyPEM(); err != nil {
@@ -228,36 +226,4 @@ func keyID(privPEM []byte) string {
 		panic(err)
 	}
 	return taapsim.KeyID(k.Public().(*rsa.PublicKey))
-}
-
-func newCA() (*x509.Certificate, *ecdsa.PrivateKey, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "node tier partner CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, err
-	}
-	ca, err := x509.ParseCertificate(der)
-	return ca, key, err
-}
-
-func servingCert(ca *x509.Certificate, caKey *ecdsa.PrivateKey, ip net.IP) (certPEM, keyPEM []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: ip.String()},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IPAddresses: []net.IP{ip}, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		return nil, nil, err
-	}
-	kder, _ := x509.MarshalECPrivateKey(key)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), nil
 }
