@@ -73,13 +73,24 @@ type Binding struct {
 	OAuth1         *OAuth1        `json:"oauth1,omitempty"`
 	Refresh        Refresh        `json:"refresh"`
 	// AllowInsecureHTTP permits http:// for upstream.url, tokenEndpoint.url
-	// and grant.ciba.authorizeURL on non-loopback hosts. Every request to
-	// those carries credentials, so cleartext is an explicit opt-in.
+	// (also of providers) and grant.ciba.authorizeURL on non-loopback hosts.
+	// Every request to those carries credentials, so cleartext is an
+	// explicit opt-in.
 	AllowInsecureHTTP bool `json:"allowInsecureHTTP,omitempty"`
 	// SharedCache, when set, shares tokens, rotated refresh tokens and
 	// pending CIBA authorizations with the other replicas through a Redis or
 	// Valkey server. Without it every sidecar keeps its tokens to itself.
 	SharedCache *SharedCache `json:"sharedCache,omitempty"`
+	// Operations give each kind of request the token it needs: its own
+	// scopes, CIBA purpose or provider (see operations.go). Without them
+	// one token serves every request.
+	Operations []Operation `json:"operations,omitempty"`
+	// Unmatched is what a request that no operation matches gets:
+	// UnmatchedAllow (the binding's own grant) or UnmatchedDeny (403).
+	Unmatched string `json:"unmatched,omitempty"`
+	// Providers are token providers besides the binding's own
+	// tokenEndpoint, clientAuth and grant; operations name them.
+	Providers []Provider `json:"providers,omitempty"`
 }
 
 // Upstream is the single destination a binding may forward to.

@@ -26,6 +26,31 @@ type Proxy struct {
 	PasswordFile string `json:"passwordFile,omitempty"`
 }
 
+// ProxySection is one proxy section of a binding and the config path of
+// the destination it belongs to.
+type ProxySection struct {
+	Dest  string // "upstream", "tokenEndpoint" or "providers[i].tokenEndpoint"
+	Proxy *Proxy
+}
+
+// ProxySections lists the binding's proxy sections, its providers'
+// included, for whoever mounts, reads or reloads their credentials.
+func (b *Binding) ProxySections() []ProxySection {
+	var out []ProxySection
+	if b.Upstream.Proxy != nil {
+		out = append(out, ProxySection{"upstream", b.Upstream.Proxy})
+	}
+	if te := b.TokenEndpoint; te != nil && te.Proxy != nil {
+		out = append(out, ProxySection{"tokenEndpoint", te.Proxy})
+	}
+	for i := range b.Providers {
+		if te := b.Providers[i].TokenEndpoint; te != nil && te.Proxy != nil {
+			out = append(out, ProxySection{fmt.Sprintf("providers[%d].tokenEndpoint", i), te.Proxy})
+		}
+	}
+	return out
+}
+
 // validate checks a proxy section at path (for example
 // bindings[0].upstream.proxy); nil is valid: no proxy.
 func (x *Proxy) validate(path string, errs *fieldErrors) {

@@ -131,6 +131,46 @@ func TestRequirements(t *testing.T) {
 			},
 		},
 		{
+			name: "providers' Secrets, after the binding's own",
+			spec: v1alpha1.OAuthClientBindingSpec{
+				ClientAuth: &v1alpha1.ClientAuth{Method: v1alpha1.ClientSecretBasic, SecretRef: &v1alpha1.ClientSecretRef{Name: "creds"}},
+				Providers: []v1alpha1.TokenProvider{{
+					Name:          "reports",
+					TokenEndpoint: v1alpha1.TokenEndpoint{CASecretRef: &v1alpha1.CASecretRef{Name: "reports-ca"}},
+					ClientAuth:    v1alpha1.ClientAuth{Method: v1alpha1.ClientSecretPost, SecretRef: &v1alpha1.ClientSecretRef{Name: "reports-creds", ClientIDKey: "id"}},
+					Grant:         v1alpha1.Grant{Type: "Password", Password: &v1alpha1.PasswordGrant{SecretRef: v1alpha1.PasswordSecretRef{Name: "reports-user"}}},
+				}, {
+					Name:       "jwt",
+					ClientAuth: v1alpha1.ClientAuth{Method: v1alpha1.PrivateKeyJWT, SecretRef: &v1alpha1.ClientSecretRef{Name: "jwt-creds"}},
+					Grant:      v1alpha1.Grant{Type: "RefreshToken", RefreshToken: &v1alpha1.RefreshTokenGrant{SecretRef: v1alpha1.RefreshTokenSecretRef{Name: "jwt-rt"}}},
+				}},
+				PrivateKey: pk,
+			},
+			want: []reqSummary{
+				{"spec.clientAuth.secretRef", "creds", []string{"client_id", "client_secret"}},
+				{"spec.providers[0].tokenEndpoint.caSecretRef", "reports-ca", []string{"ca.crt"}},
+				{"spec.providers[0].clientAuth.secretRef", "reports-creds", []string{"id", "client_secret"}},
+				{"spec.providers[0].grant.password.secretRef", "reports-user", []string{"username", "password"}},
+				{"spec.providers[1].clientAuth.secretRef", "jwt-creds", []string{"client_id"}},
+				{"spec.providers[1].grant.refreshToken.secretRef", "jwt-rt", []string{"refresh_token"}},
+				{"spec.privateKey.secretRef", "pk", []string{"private.pem"}},
+			},
+		},
+		{
+			name: "provider without its client secret",
+			spec: v1alpha1.OAuthClientBindingSpec{Providers: []v1alpha1.TokenProvider{{
+				Name: "reports", ClientAuth: v1alpha1.ClientAuth{Method: v1alpha1.ClientSecretBasic},
+			}}},
+			wantErr: "spec.providers[0].clientAuth.secretRef: required when clientAuth.method is ClientSecretBasic",
+		},
+		{
+			name: "provider signs with the binding's key",
+			spec: v1alpha1.OAuthClientBindingSpec{Providers: []v1alpha1.TokenProvider{{
+				Name: "reports", ClientAuth: v1alpha1.ClientAuth{Method: v1alpha1.PrivateKeyJWT, SecretRef: &v1alpha1.ClientSecretRef{Name: "c"}},
+			}}},
+			wantErr: "spec.privateKey: required when spec.providers[0].clientAuth.method is PrivateKeyJWT",
+		},
+		{
 			name: "proxy credentials for the upstream and the token endpoint",
 			spec: v1alpha1.OAuthClientBindingSpec{
 				Upstream: v1alpha1.Upstream{Proxy: &v1alpha1.EgressProxy{URL: "http://proxy:3128",
@@ -146,6 +186,29 @@ func TestRequirements(t *testing.T) {
 		{
 			name: "proxy without credentials needs no Secret",
 			spec: v1alpha1.OAuthClientBindingSpec{Upstream: v1alpha1.Upstream{Proxy: &v1alpha1.EgressProxy{URL: "http://proxy:3128"}}},
+		},
+		{
+			name: "a provider's proxy credentials, after the binding's",
+			spec: v1alpha1.OAuthClientBindingSpec{
+				Upstream: v1alpha1.Upstream{Proxy: &v1alpha1.EgressProxy{URL: "http://proxy:3128",
+					CredentialsSecretRef: &v1alpha1.ProxyCredentialsSecretRef{Name: "corp-proxy"}}},
+				Providers: []v1alpha1.TokenProvider{{
+					Name:          "reports",
+					TokenEndpoint: v1alpha1.TokenEndpoint{Proxy: &v1alpha1.EgressProxy{URL: "http://proxy:3128"}},
+					ClientAuth:    v1alpha1.ClientAuth{Method: v1alpha1.ClientSecretPost, SecretRef: &v1alpha1.ClientSecretRef{Name: "reports-creds"}},
+				}, {
+					Name: "billing",
+					TokenEndpoint: v1alpha1.TokenEndpoint{Proxy: &v1alpha1.EgressProxy{FromEnvironment: true,
+						CredentialsSecretRef: &v1alpha1.ProxyCredentialsSecretRef{Name: "billing-proxy", UsernameKey: "user"}}},
+					ClientAuth: v1alpha1.ClientAuth{Method: v1alpha1.ClientSecretPost, SecretRef: &v1alpha1.ClientSecretRef{Name: "billing-creds"}},
+				}},
+			},
+			want: []reqSummary{
+				{"spec.providers[0].clientAuth.secretRef", "reports-creds", []string{"client_id", "client_secret"}},
+				{"spec.providers[1].clientAuth.secretRef", "billing-creds", []string{"client_id", "client_secret"}},
+				{"spec.upstream.proxy.credentialsSecretRef", "corp-proxy", []string{"username", "password"}},
+				{"spec.providers[1].tokenEndpoint.proxy.credentialsSecretRef", "billing-proxy", []string{"user", "password"}},
+			},
 		},
 		{
 			name:    "basic without secretRef",

@@ -77,6 +77,12 @@ type Chain struct {
 	done    chan struct{}
 	wg      sync.WaitGroup
 
+	// turn makes this replica's refreshes through the chain take turns
+	// when several caches share it (operations with other scopes refresh
+	// from the provider's one refresh token). With the store it is taken
+	// after the chain's lock, so it never waits on a replica-wide lock.
+	turn sync.Mutex
+
 	mu sync.Mutex
 	// held is the newest refresh token this replica knows, nil before its
 	// first refresh.
@@ -139,7 +145,25 @@ func (c *Chain) Unwritten() bool {
 // Refresh runs one refresh under lease, as Fill's fetch: it picks the
 // refresh token the server expects, claims it, sends it with call and
 // writes the result. The returned token carries the new refresh token.
+//
+// A lease of another subject than the chain's (the access tokens of one
+// scope set, while the refresh token is the provider's, shared by all its
+// scope sets: see Sourced) is not the chain's lock: Refresh then takes the
+// chain's own lock too, waiting while another cache or replica refreshes
+// through it, so that one refresh token is never sent twice.
 func (c *Chain) Refresh(ctx context.Context, lease *Lease, boot Bootstrap, call RefreshFunc) (*oauth.Token, error) {
+	if lease.subject != c.subject {
+		own, err := c.s.acquireWait(ctx, c.subject)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = own.Release(context.WithoutCancel(ctx)) }()
+		stop := c.s.keepAlive(ctx, own)
+		defer stop()
+		lease = own
+	}
+	c.turn.Lock()
+	defer c.turn.Unlock()
 	now := c.s.o.Now()
 	if err := c.admit(lease.fence, now); err != nil {
 		return nil, err
@@ -183,6 +207,8 @@ func (c *Chain) Refresh(ctx context.Context, lease *Lease, boot Bootstrap, call 
 // replica holding an unwritten refresh token may: it is the newest, and no
 // other replica has it. Any other gets *WaitError (CodeStoreNeeded).
 func (c *Chain) RefreshLocal(ctx context.Context, call RefreshFunc) (*oauth.Token, error) {
+	c.turn.Lock()
+	defer c.turn.Unlock()
 	c.mu.Lock()
 	h := c.held
 	c.mu.Unlock()
@@ -389,7 +415,7 @@ func reconsented(err error, used RefreshState, boot Bootstrap) bool {
 // subjectKind says whether a log line is about the client or one subject,
 // without naming the subject (it may be a phone number).
 func subjectKind(subject string) string {
-	if subject == "" {
+	if unsourced(subject) == "" {
 		return "client"
 	}
 	return "per_subject"

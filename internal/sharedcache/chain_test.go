@@ -285,3 +285,78 @@ func TestChainNewConsentInTheSecret(t *testing.T) {
 		t.Fatalf("%d reuses", reuses)
 	}
 }
+
+// Two scope sets of one provider are two token caches with their own
+// entries and locks, and one rotating refresh token between them. While
+// replica a refreshes scope set A through the chain, replica b's refresh
+// of scope set B waits for the chain's lock instead of sending the refresh
+// token a just sent: the server never sees one twice, and B's token comes
+// from the rotated one.
+func TestChainSharedByScopeSets(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	ctx := ctxT(t)
+	as := newRotatingServer("rt-0")
+	chainSubject := Sourced("", "refresh-token-of", "p")
+	subjA, subjB := Sourced("", "scopes", "a"), Sourced("", "scopes", "b")
+	a := newReplica(t, srv, scopeA, ring(t, testKey(1)), nil)
+	b := newReplica(t, srv, scopeA, ring(t, testKey(1)), nil)
+	chainA, chainB := a.NewChain(chainSubject), b.NewChain(chainSubject)
+	t.Cleanup(chainA.Close)
+	t.Cleanup(chainB.Close)
+
+	aSent, bReached := make(chan struct{}), make(chan struct{}, 1)
+	aCall := func(ctx context.Context, rt string) (*oauth.Token, error) {
+		tok, err := as.refresh(ctx, rt)
+		close(aSent)
+		// Hold the chain until b either waits for it or (wrongly) reaches
+		// the server.
+		select {
+		case <-b.m.waited:
+		case <-bReached:
+		case <-ctx.Done():
+		}
+		return tok, err
+	}
+	bCall := func(ctx context.Context, rt string) (*oauth.Token, error) {
+		select {
+		case bReached <- struct{}{}:
+		default:
+		}
+		return as.refresh(ctx, rt)
+	}
+	fill := func(r *replica, c *Chain, subject string, call RefreshFunc) (*Filled, error) {
+		return r.Fill(ctx, subject, nil, func(ctx context.Context, lease *Lease, _ *oauth.Token) (*oauth.Token, error) {
+			return c.Refresh(ctx, lease, boot0, call)
+		})
+	}
+	type result struct {
+		f   *Filled
+		err error
+	}
+	aDone := make(chan result, 1)
+	go func() {
+		f, err := fill(a, chainA, subjA, aCall)
+		aDone <- result{f, err}
+	}()
+	<-aSent
+	fb, errB := fill(b, chainB, subjB, bCall)
+	ra := <-aDone
+	if ra.err != nil || errB != nil {
+		t.Fatalf("a: %v, b: %v", ra.err, errB)
+	}
+	if calls, reuses := as.counts(); calls != 2 || reuses != 0 {
+		t.Fatalf("%d calls, %d reuses; want 2 and 0 (b sent the refresh token a had just sent)", calls, reuses)
+	}
+	if ra.f.Token.AccessToken != "at-1" || fb.Token.AccessToken != "at-2" {
+		t.Fatalf("a got %s, b got %s; want at-1 and at-2", ra.f.Token.AccessToken, fb.Token.AccessToken)
+	}
+	for _, c := range []struct{ subject, want string }{{subjA, "at-1"}, {subjB, "at-2"}} {
+		if tok, _, err := a.Token(ctx, c.subject); err != nil || tok == nil || tok.AccessToken != c.want {
+			t.Errorf("the store's token for %q: %v, %v; want %s", c.subject, tok, err, c.want)
+		}
+	}
+	st, _, err := a.Refresh(ctx, chainSubject)
+	if err != nil || st == nil || st.Token != "rt-2" || st.Claim != 0 {
+		t.Fatalf("the chain's refresh token in the store: %+v, %v; want rt-2, unclaimed", st, err)
+	}
+}

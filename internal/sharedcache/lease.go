@@ -133,6 +133,48 @@ func (s *Store) Acquire(ctx context.Context, subject string) (*Lease, error) {
 	return l, nil
 }
 
+// acquireWait takes the subject's lock, waiting (with a backoff up to
+// Options.PollInterval) while another holder has it, as long as ctx
+// allows. A crashed holder's lock goes within Options.LockTTL.
+func (s *Store) acquireWait(ctx context.Context, subject string) (*Lease, error) {
+	p := s.poller()
+	for counted := false; ; {
+		l, err := s.Acquire(ctx, subject)
+		if !errors.Is(err, ErrHeld) {
+			return l, err
+		}
+		if !counted {
+			s.o.Metrics.LockWait()
+			counted = true
+		}
+		if err := p.wait(ctx, "another holder of the lock"); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// poller paces a caller looking at the store while another replica works:
+// fast at first, backing off to Options.PollInterval.
+type poller struct{ next, max time.Duration }
+
+func (s *Store) poller() *poller {
+	return &poller{next: min(5*time.Millisecond, s.o.PollInterval), max: s.o.PollInterval}
+}
+
+// wait sleeps the next interval, or fails once ctx ends; what names what
+// the caller waits for.
+func (p *poller) wait(ctx context.Context, what string) error {
+	t := time.NewTimer(p.next)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("sharedcache: waiting for %s: %w", what, context.Cause(ctx))
+	case <-t.C:
+	}
+	p.next = min(2*p.next, p.max)
+	return nil
+}
+
 // Extend renews the lock for another Options.LockTTL.
 func (l *Lease) Extend(ctx context.Context) error {
 	ok, err := l.s.run(ctx, "extend", extendScript, l.locks, l.owner, l.s.o.LockTTL.Milliseconds())
@@ -267,7 +309,7 @@ func (s *Store) read(ctx context.Context, kind Kind, subject string, lockNames [
 // is gone without such an entry.
 func (s *Store) await(ctx context.Context, kind Kind, subject string, after int64) (*found, error) {
 	locks := s.names.names(s.keyring(), kindLock, subject)
-	wait := min(5*time.Millisecond, s.o.PollInterval)
+	p := s.poller()
 	for {
 		f, locked, err := s.read(ctx, kind, subject, locks)
 		if err != nil {
@@ -279,13 +321,8 @@ func (s *Store) await(ctx context.Context, kind Kind, subject string, after int6
 		if !locked {
 			return nil, errNoResult
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("sharedcache: waiting for another replica's result: %w", context.Cause(ctx))
-		case <-t.C:
+		if err := p.wait(ctx, "another replica's result"); err != nil {
+			return nil, err
 		}
-		wait = min(2*wait, s.o.PollInterval)
 	}
 }

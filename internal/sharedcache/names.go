@@ -60,6 +60,57 @@ type Scope struct {
 	ClientID  string
 }
 
+// sourcedMark starts a Sourced subject. A subject is a request header value
+// or "", which never holds a NUL byte, so no plain subject starts with it.
+const sourcedMark = "\x00src"
+
+// Sourced is the store subject for subject's entries from one token source
+// of a binding that has several (operations with scopes, a CIBA purpose or
+// a provider of their own): each source gets its own tokens, lock, pending
+// authorizations and refresh-token chain, so two operations never share
+// one token. source lists what tells the source apart, such as the
+// provider's name and client id, the scope set and the purpose. No source
+// is the binding's own grant: its store subject is subject itself, so
+// adding operations leaves its entries where they were.
+//
+// The encoding is a mark, the field count and each field length-prefixed,
+// then subject, so that distinct (source, subject) pairs never meet.
+func Sourced(subject string, source ...string) string {
+	if len(source) == 0 && !strings.HasPrefix(subject, sourcedMark) {
+		return subject
+	}
+	b := []byte(sourcedMark)
+	b = binary.AppendUvarint(b, uint64(len(source)))
+	for _, f := range source {
+		b = binary.AppendUvarint(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	return string(append(b, subject...))
+}
+
+// unsourced is the subject part of a Sourced store subject, for logs that
+// tell a client-level entry from a per-subject one.
+func unsourced(s string) string {
+	rest, ok := strings.CutPrefix(s, sourcedMark)
+	if !ok {
+		return s
+	}
+	b := []byte(rest)
+	n, k := binary.Uvarint(b)
+	if k <= 0 {
+		return s
+	}
+	b = b[k:]
+	for range n {
+		l, k := binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < l {
+			return s
+		}
+		b = b[k+int(l):]
+	}
+	return string(b)
+}
+
 // DefaultKeyPrefix starts every store key, so that the injector's keys can be
 // told apart from other users of the same server (and granted by an ACL
 // pattern such as ~oauth-injector:*).

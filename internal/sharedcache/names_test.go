@@ -73,3 +73,47 @@ func TestValidatePrefix(t *testing.T) {
 		}
 	}
 }
+
+// Sourced keeps the binding's own grant where it was and gives every other
+// token source (provider, scope set, purpose) names of its own, without two
+// (source, subject) pairs ever meeting.
+func TestSourced(t *testing.T) {
+	if got := Sourced("tel:+34655555555"); got != "tel:+34655555555" {
+		t.Fatalf("the own grant's store subject is %q, want the subject itself", got)
+	}
+	if got := Sourced(""); got != "" {
+		t.Fatalf("the own grant's client-level store subject is %q, want \"\"", got)
+	}
+	pairs := []struct {
+		subject string
+		source  []string
+	}{
+		{"", nil},
+		{"x", nil},
+		{"", []string{"a"}},
+		{"", []string{"b"}},
+		{"x", []string{"a"}},
+		{"", []string{"ax"}},
+		{"", []string{"ab", "c"}},
+		{"", []string{"a", "bc"}},
+		{"", []string{"a", ""}},
+		{"", []string{"", "a"}},
+		{"", []string{"provider", "", "client-1", "scopes", "a", "purpose", ""}},
+		{"", []string{"provider", "", "client-1", "scopes", "a", "purpose", "p"}},
+		{"", []string{"provider", "reports", "client-1", "scopes", "a", "purpose", ""}},
+		// A plain subject that looks like an encoded one is encoded too.
+		{Sourced("", "a"), nil},
+		{Sourced("x", "a"), nil},
+	}
+	seen := map[string]int{}
+	for i, p := range pairs {
+		s := Sourced(p.subject, p.source...)
+		if j, dup := seen[s]; dup {
+			t.Errorf("pairs %d %+v and %d %+v share the store subject %q", j, pairs[j], i, p, s)
+		}
+		seen[s] = i
+		if got := unsourced(s); got != p.subject {
+			t.Errorf("unsourced(Sourced(%q, %q)) = %q", p.subject, p.source, got)
+		}
+	}
+}

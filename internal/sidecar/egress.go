@@ -9,27 +9,9 @@ import (
 	"github.com/oauth-injector/oauth-injector/internal/egress"
 )
 
-// namedProxy is a proxy section with the destination it belongs to.
-type namedProxy struct {
-	dest string // "upstream" or "tokenEndpoint"
-	cfg  *config.Proxy
-}
-
-// proxies lists the binding's proxy sections.
-func proxies(c *config.Binding) []namedProxy {
-	var out []namedProxy
-	if c.Upstream.Proxy != nil {
-		out = append(out, namedProxy{"upstream", c.Upstream.Proxy})
-	}
-	if te := c.TokenEndpoint; te != nil && te.Proxy != nil {
-		out = append(out, namedProxy{"tokenEndpoint", te.Proxy})
-	}
-	return out
-}
-
 func proxyFilesChanged(c *config.Binding, set map[string]bool) bool {
-	for _, px := range proxies(c) {
-		if set[px.cfg.UsernameFile] || set[px.cfg.PasswordFile] {
+	for _, px := range c.ProxySections() {
+		if set[px.Proxy.UsernameFile] || set[px.Proxy.PasswordFile] {
 			return true
 		}
 	}

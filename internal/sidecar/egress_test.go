@@ -283,15 +283,86 @@ func TestEgressProxy(t *testing.T) {
 			if got := px.Forwarded(); !slices.Equal(got, fwd) {
 				t.Errorf("forwarded %v, want %v", got, fwd)
 			}
-			for _, e := range logs.All() {
-				line := e.Message + fmt.Sprint(e.ContextMap())
-				if strings.Contains(line, proxyPassword) || strings.Contains(line, wrongPassword) {
-					t.Errorf("a log line holds a proxy password: %s", line)
-				}
-			}
-			if strings.Contains(body, proxyPassword) || strings.Contains(body, wrongPassword) {
-				t.Errorf("the app's answer holds a proxy password: %s", body)
-			}
+			noProxyPassword(t, logs, body)
 		})
+	}
+}
+
+// TestProviderEgressProxy: a provider's token endpoint goes through its own
+// proxy section exactly as the binding's token endpoint does (credentials
+// per tunnel, TLS to the endpoint inside it), and a refusal names the
+// provider's field.
+func TestProviderEgressProxy(t *testing.T) {
+	cases := []struct {
+		name       string
+		pass       string // the file holding the proxy password
+		wantStatus int
+		wantCode   string
+		wantDetail string // "PROXY"/"TOKEN" are replaced
+	}{
+		{name: "through the proxy", pass: "proxy-pass", wantStatus: 200},
+		{name: "wrong proxy credentials", pass: "wrong-pass", wantStatus: 503, wantCode: "token_unavailable",
+			wantDetail: "providers[0].tokenEndpoint.proxy: proxy PROXY answered 407 Proxy Authentication Required to CONNECT auth.test:TOKEN: the proxy refused the configured credentials"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newEgressWorld(t, false)
+			px := testutil.NewConnectProxy(t, testutil.ProxyOptions{Username: proxyUser, Password: proxyPassword,
+				Resolve: map[string]string{"auth.test": "127.0.0.1"}})
+			cfg := bearerBinding(t, "https://127.0.0.1:"+w.tokenPort+"/token", "https://127.0.0.1:"+w.apiPort, func(b *config.Binding) {
+				b.ClientAuth.ClientIDFile, b.ClientAuth.ClientSecretFile = w.file("id"), w.file("secret")
+				b.Upstream.CAFile, b.TokenEndpoint.CAFile = w.file("ca.pem"), w.file("ca.pem")
+				b.Unmatched = config.UnmatchedDeny
+				b.Operations = []config.Operation{{Name: "reports", Path: "/v1/**", Provider: "reports"}}
+				b.Providers = []config.Provider{{
+					Name: "reports",
+					// auth.test resolves only at the proxy.
+					TokenEndpoint: &config.TokenEndpoint{URL: "https://auth.test:" + w.tokenPort + "/token", Method: "POST", CAFile: w.file("ca.pem"),
+						Proxy: &config.Proxy{URL: px.URL, UsernameFile: w.file("proxy-user"), PasswordFile: w.file(tc.pass)}},
+					ClientAuth: b.ClientAuth,
+					Grant:      config.Grant{Type: config.GrantClientCredentials, Scopes: []string{"reports"}},
+				}}
+			})
+			core, logs := observer.New(zap.DebugLevel)
+			sc := startSidecarLogged(t, cfg, zap.New(core))
+			resp, body := get(t, sc.url+"/v1/x", nil)
+			if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.wantStatus, body)
+			}
+			if tc.wantCode != "" {
+				if got := resp.Header.Get(ErrorHeader); got != tc.wantCode {
+					t.Errorf("error code %q, want %q: %s", got, tc.wantCode, body)
+				}
+				if d := strings.NewReplacer("PROXY", px.Host, "TOKEN", w.tokenPort).Replace(tc.wantDetail); !strings.Contains(body, d) {
+					t.Errorf("body %s\ndoes not name %q", body, d)
+				}
+			} else if body != "api ok" {
+				t.Errorf("body %q", body)
+			}
+			var want []string // a refused CONNECT opens no tunnel
+			if tc.wantStatus == 200 {
+				want = []string{"auth.test:" + w.tokenPort}
+			} else if px.Refused() == 0 {
+				t.Error("the proxy refused nothing; the provider's token request did not ask it")
+			}
+			if got := slices.Compact(px.Tunnels()); !slices.Equal(got, want) {
+				t.Errorf("tunnels %v, want %v (the provider's token endpoint only)", got, want)
+			}
+			noProxyPassword(t, logs, body)
+		})
+	}
+}
+
+// noProxyPassword fails the test if a log line or the app's answer holds
+// either proxy password.
+func noProxyPassword(t *testing.T, logs *observer.ObservedLogs, body string) {
+	t.Helper()
+	for _, e := range logs.All() {
+		if line := e.Message + fmt.Sprint(e.ContextMap()); strings.Contains(line, proxyPassword) || strings.Contains(line, wrongPassword) {
+			t.Errorf("a log line holds a proxy password: %s", line)
+		}
+	}
+	if strings.Contains(body, proxyPassword) || strings.Contains(body, wrongPassword) {
+		t.Errorf("the app's answer holds a proxy password: %s", body)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/oauth-injector/oauth-injector/internal/config"
 	"github.com/oauth-injector/oauth-injector/internal/oauth"
 	"github.com/oauth-injector/oauth-injector/internal/pop"
+	"github.com/oauth-injector/oauth-injector/internal/refresher"
 	"github.com/oauth-injector/oauth-injector/internal/signing"
 )
 
@@ -28,6 +29,8 @@ type reqState struct {
 	// it; nil means the body streams through untouched.
 	body     []byte
 	buffered bool
+	// tokens is the operation's token cache; nil means the binding's own.
+	tokens *refresher.Cache
 }
 
 type stateKey struct{}
@@ -42,6 +45,14 @@ func (b *binding) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := &reqState{}
+	if b.ops != nil {
+		tokens, perr := b.ops.route(r)
+		if perr != nil {
+			writeError(rec, b.cfg.Name, perr)
+			return
+		}
+		st.tokens = tokens
+	}
 	if b.subjectHeader != "" {
 		st.subject = strings.TrimSpace(r.Header.Get(b.subjectHeader))
 		if err := b.checkSubject(st.subject); err != nil {
@@ -131,11 +142,15 @@ func (b *binding) roundTrip(out *http.Request) (*http.Response, error) {
 	if st == nil {
 		st = &reqState{}
 	}
+	tokens := b.tokens
+	if st.tokens != nil {
+		tokens = st.tokens
+	}
 	for attempt := 0; ; attempt++ {
 		var tok *oauth.Token
-		if b.tokens != nil {
+		if tokens != nil {
 			var err error
-			if tok, err = b.tokens.Token(out.Context(), st.subject); err != nil {
+			if tok, err = tokens.Token(out.Context(), st.subject); err != nil {
 				return nil, err
 			}
 		}
@@ -166,7 +181,7 @@ func (b *binding) roundTrip(out *http.Request) (*http.Response, error) {
 		// upstream is refusing the request, not the token, and its 401
 		// goes to the app without costing a token call.
 		nonceChallenge := b.dpop != nil && strings.Contains(resp.Header.Get("WWW-Authenticate"), "use_dpop_nonce")
-		if !nonceChallenge && !b.tokens.Invalidate(st.subject, tok) {
+		if !nonceChallenge && !tokens.Invalidate(st.subject, tok) {
 			return resp, nil
 		}
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

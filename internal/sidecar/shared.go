@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,30 +18,18 @@ import (
 	"github.com/oauth-injector/oauth-injector/internal/sharedcache"
 )
 
-// sharedLevel is the binding's refresher.SharedLevel: the Redis/Valkey
-// store behind the local cache (docs/scaling.md). The proxy pipeline never
-// sees it; the refresher asks it on local misses and refreshes only, so a
-// local hit costs no store call.
-//
-// What it adds to sharedcache.Store.Fill is the binding's knowledge: which
-// grants need more than "fetch and publish" (a rotating refresh token goes
-// through a sharedcache.Chain, CIBA records and resumes pending
-// authorizations), and what to do when the store is unreachable (fetch
-// alone, except for a refresh token this replica cannot vouch for).
+// sharedLevel is the binding's Redis/Valkey store behind its local token
+// caches (docs/scaling.md): the connection, keys and outage handling they
+// have in common. Each cache gets its own sourceShare.
 type sharedLevel struct {
 	store *sharedcache.Store
 	log   *zap.Logger
 	m     *sharedMetrics
 	now   func() time.Time
 
-	// chain is set for the refresh_token grant.
-	chain   *sharedcache.Chain
-	boot    func() sharedcache.Bootstrap
-	refresh sharedcache.RefreshFunc
-	// ciba is set for the CIBA grant.
-	ciba *cibaShare
-	// current reads the local cache, for republishing after an outage.
-	current func(subject string) *oauth.Token
+	mu      sync.Mutex
+	sources []*sourceShare
+	chains  []*sharedcache.Chain
 
 	// keyFiles are the encryption key files; a change reloads the keyring.
 	keyFiles []string
@@ -73,47 +62,141 @@ func (b *binding) newSharedLevel() (*sharedLevel, error) {
 	return l, nil
 }
 
+// sourceShare is one token cache's refresher.SharedLevel: the shared
+// cache seen from one token source (the binding's own grant, or an
+// operation's provider, scope set and CIBA purpose). The proxy pipeline
+// never sees it; the refresher asks it on local misses and refreshes only,
+// so a local hit costs no store call.
+//
+// What it adds to sharedcache.Store.Fill is the binding's knowledge: which
+// store subject holds the source's entries (sharedcache.Sourced), which
+// grants need more than "fetch and publish" (a rotating refresh token goes
+// through its provider's sharedcache.Chain, CIBA records and resumes
+// pending authorizations), and what to do when the store is unreachable
+// (fetch alone, except for a refresh token this replica cannot vouch for).
+type sourceShare struct {
+	*sharedLevel
+	// source tells the source's store entries apart from the other
+	// sources' (sharedcache.Sourced); nil for the binding's own grant.
+	source []string
+
+	// chain is set for the refresh_token grant; it is the provider's,
+	// shared by every scope set.
+	chain   *sharedcache.Chain
+	boot    func() sharedcache.Bootstrap
+	refresh sharedcache.RefreshFunc
+	// ciba is set for the CIBA grant.
+	ciba *cibaShare
+	// current reads the local cache, for republishing after an outage.
+	current func(subject string) *oauth.Token
+}
+
+// newCache makes the token cache of one token source, behind the shared
+// cache when the binding has one.
+func (b *binding) newCache(ro refresher.Options, src grantSource, k sourceKey) (*refresher.Cache, error) {
+	if b.shared == nil {
+		return refresher.New(ro)
+	}
+	s := b.shareSource(src, k)
+	ro.Shared = s
+	c, err := refresher.New(ro)
+	if err != nil {
+		return nil, err
+	}
+	s.current = c.Current
+	b.shared.mu.Lock()
+	b.shared.sources = append(b.shared.sources, s)
+	b.shared.mu.Unlock()
+	return c, nil
+}
+
+// shareSource gives the shared level what the source's grant needs beyond
+// "fetch and publish", under the source's own store entries.
+func (b *binding) shareSource(src grantSource, k sourceKey) *sourceShare {
+	l := b.shared
+	s := &sourceShare{sharedLevel: l}
+	clientID := b.files.text(b.cfg.ClientAuth.ClientIDFile)
+	if i := slices.IndexFunc(b.cfg.Providers, func(p config.Provider) bool { return p.Name == k.provider }); i >= 0 {
+		clientID = b.files.text(b.cfg.Providers[i].ClientAuth.ClientIDFile)
+	}
+	if k != keyOf("", b.cfg.Grant) {
+		// The provider's client id, as the binding's own is part of every
+		// name: another client's tokens are not this one's.
+		s.source = []string{"provider", k.provider, clientID, "scopes", k.scopes, "purpose", k.purpose}
+	}
+	g := src.grant
+	switch {
+	case g.RefreshToken != nil:
+		if src.refresh.shared == nil {
+			// One chain per provider: its refresh token serves every
+			// scope set, and a rotating one must never be sent twice.
+			var chainSource []string
+			if k.provider != "" {
+				chainSource = []string{"refresh-token-of", k.provider, clientID}
+			}
+			src.refresh.shared = l.store.NewChain(sharedcache.Sourced("", chainSource...))
+			l.mu.Lock()
+			l.chains = append(l.chains, src.refresh.shared)
+			l.mu.Unlock()
+		}
+		s.chain = src.refresh.shared
+		s.boot = func() sharedcache.Bootstrap {
+			rt := b.files.text(g.RefreshToken.File)
+			return sharedcache.Bootstrap{Token: rt, Origin: origin(rt)}
+		}
+		s.refresh = func(ctx context.Context, rt string) (*oauth.Token, error) {
+			return src.client.Refresh(ctx, rt, g.Scopes)
+		}
+	case g.CIBA != nil:
+		s.ciba = &cibaShare{client: src.client, request: func(subject string) oauth.CIBARequest { return cibaRequest(g, subject) }, log: b.log}
+	}
+	return s
+}
+
 // Get implements refresher.SharedLevel.
-func (l *sharedLevel) Get(ctx context.Context, subject string, prev *oauth.Token, fresh func(*oauth.Token) bool, fetch refresher.FetchFunc) (*oauth.Token, refresher.Source, error) {
-	f, err := l.store.Fill(ctx, subject, fresh, func(ctx context.Context, lease *sharedcache.Lease, _ *oauth.Token) (*oauth.Token, error) {
+func (s *sourceShare) Get(ctx context.Context, subject string, prev *oauth.Token, fresh func(*oauth.Token) bool, fetch refresher.FetchFunc) (*oauth.Token, refresher.Source, error) {
+	stored := sharedcache.Sourced(subject, s.source...)
+	f, err := s.store.Fill(ctx, stored, fresh, func(ctx context.Context, lease *sharedcache.Lease, _ *oauth.Token) (*oauth.Token, error) {
 		switch {
-		case l.chain != nil:
-			return l.chain.Refresh(ctx, lease, l.boot(), l.refresh)
-		case l.ciba != nil:
-			return l.ciba.fetch(ctx, l.store, lease, subject)
+		case s.chain != nil:
+			return s.chain.Refresh(ctx, lease, s.boot(), s.refresh)
+		case s.ciba != nil:
+			return s.ciba.fetch(ctx, s.store, lease, subject, stored)
 		}
 		return fetch(ctx, subject, prev)
 	})
 	switch {
 	case err == nil && f.Lease == nil:
-		if l.chain != nil {
-			l.chain.Observe(f.Fence)
+		if s.chain != nil {
+			// Fences are binding-wide, so any entry's tells the chain
+			// how far the store has come.
+			s.chain.Observe(f.Fence)
 		}
-		l.m.fill(fillShared)
+		s.m.fill(fillShared)
 		return f.Token, refresher.SourceShared, nil
 	case err == nil:
-		l.m.fill(fillFetched)
+		s.m.fill(fillFetched)
 		return f.Token, refresher.SourceFetch, nil
 	case !errors.Is(err, sharedcache.ErrUnavailable):
-		return nil, l.source(err), err
+		return nil, s.errSource(err), err
 	}
 	// The store is unreachable or slow: this replica is on its own.
-	if l.chain != nil {
-		tok, err := l.chain.RefreshLocal(ctx, l.refresh)
-		if src := l.source(err); src == refresher.SourceShared {
+	if s.chain != nil {
+		tok, err := s.chain.RefreshLocal(ctx, s.refresh)
+		if src := s.errSource(err); src == refresher.SourceShared {
 			return nil, src, err
 		}
-		l.m.fill(fillFallback)
+		s.m.fill(fillFallback)
 		return tok, refresher.SourceFetch, err
 	}
-	l.m.fill(fillFallback)
+	s.m.fill(fillFallback)
 	tok, err := fetch(ctx, subject, prev)
 	return tok, refresher.SourceFetch, err
 }
 
-// source says whether err came from a token call; a Chain's refusal did not
-// make one.
-func (l *sharedLevel) source(err error) refresher.Source {
+// errSource says whether err came from a token call; a Chain's refusal did
+// not make one.
+func (l *sharedLevel) errSource(err error) refresher.Source {
 	var we *sharedcache.WaitError
 	if errors.As(err, &we) {
 		l.m.fill(fillRefused)
@@ -129,16 +212,21 @@ func (l *sharedLevel) stateChanged(up bool) {
 	if !up {
 		return
 	}
-	if l.chain != nil {
-		l.chain.Recovered()
+	l.mu.Lock()
+	chains, sources := slices.Clone(l.chains), slices.Clone(l.sources)
+	l.mu.Unlock()
+	for _, c := range chains {
+		c.Recovered()
 	}
-	if l.current == nil || l.ctx.Err() != nil {
+	if l.ctx.Err() != nil {
 		return
 	}
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
-		l.republish(l.ctx)
+		for _, s := range sources {
+			s.republish(l.ctx)
+		}
 	}()
 }
 
@@ -147,19 +235,19 @@ func (l *sharedLevel) stateChanged(up bool) {
 // that the other replicas need not each fetch their own. Per-subject tokens
 // are left to their next refresh. It never writes a refresh token: those go
 // only through the Chain.
-func (l *sharedLevel) republish(ctx context.Context) {
-	tok := l.current("")
+func (s *sourceShare) republish(ctx context.Context) {
+	tok := s.current("")
 	if tok == nil {
 		return
 	}
 	cp := *tok
 	cp.RefreshToken = ""
-	now := l.now()
-	f, err := l.store.Fill(ctx, "", func(t *oauth.Token) bool { return t.Valid(now) }, func(context.Context, *sharedcache.Lease, *oauth.Token) (*oauth.Token, error) {
+	now := s.now()
+	f, err := s.store.Fill(ctx, sharedcache.Sourced("", s.source...), func(t *oauth.Token) bool { return t.Valid(now) }, func(context.Context, *sharedcache.Lease, *oauth.Token) (*oauth.Token, error) {
 		return &cp, nil
 	})
 	if err == nil && f.Lease != nil && f.PublishErr == nil {
-		l.log.Info("republished the client-level token to the shared cache after its outage")
+		s.log.Info("republished the client-level token to the shared cache after its outage")
 	}
 }
 
@@ -189,8 +277,8 @@ func (l *sharedLevel) reload(changed map[string]bool) (bool, error) {
 func (l *sharedLevel) close() {
 	l.cancel()
 	l.wg.Wait()
-	if l.chain != nil {
-		l.chain.Close()
+	for _, c := range l.chains {
+		c.Close()
 	}
 	_ = l.store.Close()
 }

@@ -22,13 +22,15 @@ type cibaShare struct {
 	log     *zap.Logger
 }
 
-func (c *cibaShare) fetch(ctx context.Context, store *sharedcache.Store, lease *sharedcache.Lease, subject string) (*oauth.Token, error) {
+// fetch asks subject (the login hint) for consent; stored is the store
+// subject of the cache's source, which keys its pending authorization.
+func (c *cibaShare) fetch(ctx context.Context, store *sharedcache.Store, lease *sharedcache.Lease, subject, stored string) (*oauth.Token, error) {
 	req := c.request(subject)
 	if err := req.LoginHintFormat.Validate(req.LoginHint); err != nil {
 		return nil, err
 	}
 	// A store error here only means nothing to resume.
-	if p, err := store.PendingCIBA(ctx, subject); err == nil && p != nil {
+	if p, err := store.PendingCIBA(ctx, stored); err == nil && p != nil {
 		c.log.Info("resuming a CIBA authorization another replica started; polling it instead of prompting the subscriber again")
 		tok, err := c.client.CIBAPoll(ctx, &oauth.CIBAAuthorization{AuthReqID: p.AuthReqID, Expiry: p.Expiry, Interval: p.Interval})
 		c.ended(ctx, lease, err)

@@ -230,3 +230,71 @@ func TestSharedCacheKeyReload(t *testing.T) {
 		}
 	}
 }
+
+// Every token cache of a binding has its own store subject: the binding's
+// own grant keeps the names it had without operations, and what tells two
+// caches apart (provider, scope set, CIBA purpose) tells their store
+// entries apart, so two operations never share one token.
+func TestSharedSourcesAreDistinct(t *testing.T) {
+	e := newSharedEnv(t)
+	dir := writeFiles(t, map[string]string{"id": "client-2\n", "secret": "other-secret\n"})
+	withOps := func(b *config.Binding) {
+		b.Providers = []config.Provider{{Name: "reports", TokenEndpoint: &config.TokenEndpoint{URL: e.tokens.URL},
+			ClientAuth: config.ClientAuth{Method: config.AuthClientSecretPost, ClientIDFile: filepath.Join(dir, "id"), ClientSecretFile: filepath.Join(dir, "secret")},
+			Grant:      config.Grant{Type: config.GrantClientCredentials, Scopes: []string{"read"}}}}
+		b.Operations = []config.Operation{
+			{Name: "own-scopes", Path: "/own", Scopes: []string{"read"}},
+			{Name: "write", Path: "/write", Scopes: []string{"write"}},
+			{Name: "write-read", Path: "/write-read", Scopes: []string{"write", "read"}},
+			{Name: "read-write", Path: "/read-write", Scopes: []string{"read", "write"}},
+			{Name: "reports", Path: "/reports", Provider: "reports"},
+			{Name: "reports-write", Path: "/reports-write", Provider: "reports", Scopes: []string{"write"}},
+		}
+	}
+	withPurposes := func(b *config.Binding) {
+		b.Grant = config.Grant{Type: config.GrantCIBA, Scopes: []string{"openid"}, CIBA: &config.CIBAGrant{AuthorizeURL: e.tokens.URL + "/bc", Purpose: "dpv:A"}}
+		b.Operations = []config.Operation{
+			{Name: "own-purpose", Path: "/own", Purpose: "dpv:A"},
+			{Name: "b", Path: "/b", Purpose: "dpv:B"},
+			{Name: "c", Path: "/c", Purpose: "dpv:C"},
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(*config.Binding)
+		want int // distinct caches, the own grant's included
+	}{
+		{"scopes and providers", withOps, 5},
+		{"CIBA purposes", withPurposes, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := e.config(t, "", nil)
+			tc.edit(&cfg.Bindings[0])
+			cfg.Version, cfg.Bindings[0].ListenPort = config.Version, 18080
+			cfg.SetDefaults()
+			if err := cfg.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			b, err := newBinding(&cfg.Bindings[0], bindingEnv{log: zap.NewNop(), metrics: NewMetrics(), now: time.Now, after: realAfterFunc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(b.closeTokens)
+			names := map[string]bool{}
+			own := 0
+			for _, s := range b.shared.sources {
+				stored := sharedcache.Sourced("", s.source...)
+				if names[stored] {
+					t.Errorf("two caches share the store subject %q", stored)
+				}
+				names[stored] = true
+				if s.source == nil {
+					own++
+				}
+			}
+			if len(names) != tc.want || own != 1 || !names[""] {
+				t.Fatalf("%d distinct store subjects (%d of the own grant, named %v); want %d, the own grant's \"\" once", len(names), own, names[""], tc.want)
+			}
+		})
+	}
+}

@@ -22,7 +22,7 @@ func TestExamples(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no examples found: %v", err)
 	}
-	want := []string{"taap.yaml", "client-credentials.yaml", "ciba.yaml", "token-exchange-tapkey.yaml", "token-exchange-rfc8693.yaml", "password.yaml", "refresh-token.yaml", "private-key-jwt.yaml", "client-secret-jwt.yaml", "jwt-bearer.yaml", "mtls.yaml", "dpop.yaml", "oauth1.yaml", "query-placement.yaml", "egress-proxy.yaml", "shared-cache.yaml", "ciba-shared-cache.yaml"}
+	want := []string{"taap.yaml", "client-credentials.yaml", "ciba.yaml", "token-exchange-tapkey.yaml", "token-exchange-rfc8693.yaml", "password.yaml", "refresh-token.yaml", "private-key-jwt.yaml", "client-secret-jwt.yaml", "jwt-bearer.yaml", "mtls.yaml", "dpop.yaml", "oauth1.yaml", "query-placement.yaml", "operations.yaml", "operations-ciba.yaml", "egress-proxy.yaml", "shared-cache.yaml", "ciba-shared-cache.yaml"}
 	have := map[string]bool{}
 	for _, f := range files {
 		have[filepath.Base(f)] = true

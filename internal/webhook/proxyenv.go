@@ -54,12 +54,11 @@ func (p ProxyEnv) vars(cfg *config.Config) []corev1.EnvVar {
 }
 
 func usesEnvironmentProxy(cfg *config.Config) bool {
-	for _, b := range cfg.Bindings {
-		if px := b.Upstream.Proxy; px != nil && px.FromEnvironment {
-			return true
-		}
-		if te := b.TokenEndpoint; te != nil && te.Proxy != nil && te.Proxy.FromEnvironment {
-			return true
+	for i := range cfg.Bindings {
+		for _, px := range cfg.Bindings[i].ProxySections() {
+			if px.Proxy.FromEnvironment {
+				return true
+			}
 		}
 	}
 	return false

@@ -119,11 +119,7 @@ func (r *renderer) binding(s *v1alpha1.OAuthClientBindingSpec) config.Binding {
 	}
 	cb.Upstream.Proxy = r.proxy(s.Upstream.Proxy)
 	if te := s.TokenEndpoint; te != nil {
-		cb.TokenEndpoint = &config.TokenEndpoint{URL: te.URL, Method: te.Method, ExtraParams: copyMap(te.ExtraParams)}
-		if ca := te.CASecretRef; ca != nil {
-			cb.TokenEndpoint.CAFile = r.file(ca.Name, keyOr(ca.Key, "ca.crt"))
-		}
-		cb.TokenEndpoint.Proxy = r.proxy(te.Proxy)
+		cb.TokenEndpoint = r.tokenEndpoint(te)
 	}
 	cb.Grant = r.grant(&s.Grant)
 	if ca := s.ClientAuth; ca != nil {
@@ -155,6 +151,7 @@ func (r *renderer) binding(s *v1alpha1.OAuthClientBindingSpec) config.Binding {
 	if sc := s.SharedCache; sc != nil {
 		cb.SharedCache = r.sharedCache(sc)
 	}
+	r.operations(s, &cb)
 	return cb
 }
 
@@ -182,6 +179,15 @@ func (r *renderer) sharedCache(sc *v1alpha1.SharedCache) *config.SharedCache {
 			out.TLS.CAFile = r.file(ca.Name, keyOr(ca.Key, "ca.crt"))
 		}
 	}
+	return out
+}
+
+func (r *renderer) tokenEndpoint(te *v1alpha1.TokenEndpoint) *config.TokenEndpoint {
+	out := &config.TokenEndpoint{URL: te.URL, Method: te.Method, ExtraParams: copyMap(te.ExtraParams)}
+	if ca := te.CASecretRef; ca != nil {
+		out.CAFile = r.file(ca.Name, keyOr(ca.Key, "ca.crt"))
+	}
+	out.Proxy = r.proxy(te.Proxy)
 	return out
 }
 

@@ -104,3 +104,49 @@ func TestAppProxyEnvNotCopied(t *testing.T) {
 		t.Errorf("sidecar HTTPS_PROXY = %q; want none without sidecar.proxyEnv", v)
 	}
 }
+
+// TestRenderProviderProxy: a provider's token endpoint proxy is rendered
+// like the binding's own, its credentials Secret is mounted, and a
+// provider alone asking for fromEnvironment gets the chart's proxy
+// environment on the sidecar.
+func TestRenderProviderProxy(t *testing.T) {
+	opts := testOpts
+	opts.ProxyEnv = ProxyEnv{HTTPSProxy: "http://proxy.corp.example:3128"}
+	b := binding("a", 15001, func(b *v1alpha1.OAuthClientBinding) {
+		b.Spec.Providers = []v1alpha1.TokenProvider{{
+			Name: "analytics",
+			TokenEndpoint: v1alpha1.TokenEndpoint{URL: "https://auth.analytics.example/token", Method: "POST",
+				Proxy: &v1alpha1.EgressProxy{FromEnvironment: true, CredentialsSecretRef: &v1alpha1.ProxyCredentialsSecretRef{Name: "analytics-proxy"}}},
+			ClientAuth: v1alpha1.ClientAuth{Method: v1alpha1.ClientSecretPost, SecretRef: &v1alpha1.ClientSecretRef{Name: "analytics-client"}},
+			Grant:      v1alpha1.Grant{Type: v1alpha1.GrantClientCredentials, Scopes: []string{"reports:read"}},
+		}}
+		b.Spec.Operations = []v1alpha1.Operation{{Name: "reports", Path: "/v1/reports/**", Provider: "analytics"}}
+	})
+	got, err := Mutate(testPod("a"), []v1alpha1.OAuthClientBinding{b}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := path.Join(MountRoot, "a", "analytics-proxy")
+	cb := sidecarConfig(t, got).Bindings[0]
+	want := &config.Proxy{FromEnvironment: true, UsernameFile: dir + "/username", PasswordFile: dir + "/password"}
+	if len(cb.Providers) != 1 || !reflect.DeepEqual(cb.Providers[0].TokenEndpoint.Proxy, want) {
+		t.Fatalf("rendered providers %+v; want providers[0].tokenEndpoint.proxy %+v", cb.Providers, want)
+	}
+	if cb.TokenEndpoint.Proxy != nil || cb.Upstream.Proxy != nil {
+		t.Errorf("the provider's proxy leaked to the binding's own destinations: %+v, %+v", cb.Upstream.Proxy, cb.TokenEndpoint.Proxy)
+	}
+	var keys []string
+	for _, v := range got.Spec.Volumes {
+		if v.Secret != nil && v.Secret.SecretName == "analytics-proxy" {
+			for _, it := range v.Secret.Items {
+				keys = append(keys, it.Key)
+			}
+		}
+	}
+	if !reflect.DeepEqual(keys, []string{"password", "username"}) {
+		t.Errorf("analytics-proxy volume keys %v, want [password username]", keys)
+	}
+	if v := env(got.Spec.InitContainers[0], "HTTPS_PROXY"); v != "http://proxy.corp.example:3128" {
+		t.Errorf("sidecar HTTPS_PROXY = %q; want the chart's proxy for the provider's fromEnvironment", v)
+	}
+}
