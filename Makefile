@@ -105,7 +105,7 @@ demo: build tools
 	fi
 
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/pop/ ./internal/refresher/ ./internal/signing/ ./internal/sidecar/
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/pop/ ./internal/refresher/ ./internal/signing/ ./internal/sidecar/ ./internal/sharedcache/
 	./bench/load.sh
 
 clean:

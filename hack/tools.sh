@@ -108,9 +108,27 @@ node_pkgs() {
   command -v ip >/dev/null || need+=(iproute2)
   if [[ ${#need[@]} -eq 0 ]]; then return; fi
   if [[ $(id -u) -ne 0 ]]; then log "not root: cannot install ${need[*]}"; return 1; fi
-  log "installing ${need[*]} from apt"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 ||
-    { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; }
+  apt_install "${need[@]}"
+}
+
+# apt_install installs Debian packages, through passwordless sudo when not
+# root (CI runners such as GitHub's run as a user that has it).
+apt_install() {
+  local as=()
+  if [[ $(id -u) -ne 0 ]]; then
+    if ! sudo -n true 2>/dev/null; then log "not root and no passwordless sudo: cannot install $* (apt-get install $*)"; return 1; fi
+    as=(sudo -n)
+  fi
+  log "installing $* from apt"
+  "${as[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1 ||
+    { "${as[@]}" apt-get update -qq >/dev/null 2>&1 && "${as[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null; }
+}
+
+# Servers the tests start themselves: redis-server for the shared token
+# cache (internal/sharedcache). Tests skip without it locally and fail in CI.
+test_deps() {
+  command -v redis-server >/dev/null && return
+  apt_install redis-server
 }
 
 build_etcd() {
@@ -152,7 +170,8 @@ build_golangci_lint() {
 }
 
 case "${1:-all}" in
-  all) build_controller_gen; build_helm; build_etcd; build_k8s; build_cni; node_pkgs || true ;;
+  all) build_controller_gen; build_helm; build_etcd; build_k8s; build_cni; node_pkgs || true; test_deps || true ;;
+  test-deps) test_deps ;;
   controller-gen) build_controller_gen ;;
   helm) build_helm ;;
   control-plane) build_etcd; build_k8s ;;
@@ -167,5 +186,5 @@ case "${1:-all}" in
     echo "GOLANGCI_LINT=$LINT_BIN"
     echo "CNI_BIN_DIR=$CNI_DIR"
     ;;
-  *) echo "usage: $0 [all|controller-gen|helm|control-plane|node|golangci-lint|env]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|controller-gen|helm|control-plane|node|cni|golangci-lint|test-deps|env]" >&2; exit 2 ;;
 esac

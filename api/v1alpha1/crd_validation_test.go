@@ -13,6 +13,7 @@ import (
 	structuralschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/cel"
 	structuraldefaulting "k8s.io/apiextensions-apiserver/pkg/apiserver/schema/defaulting"
+	structurallisttype "k8s.io/apiextensions-apiserver/pkg/apiserver/schema/listtype"
 	apiservervalidation "k8s.io/apiextensions-apiserver/pkg/apiserver/validation"
 	"k8s.io/apimachinery/pkg/runtime"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
@@ -71,10 +72,12 @@ func loadCRD(t *testing.T) *crdValidator {
 	return &crdValidator{structural: ss, schema: sv, cel: cel.NewValidator(ss, true, celconfig.PerCallLimit)}
 }
 
-// validate defaults obj in place and returns every schema and CEL error.
+// validate defaults obj in place and returns every schema, list-type (the
+// unique keys of listType=map) and CEL error.
 func (v *crdValidator) validate(obj map[string]any) field.ErrorList {
 	structuraldefaulting.Default(obj, v.structural)
 	errs := apiservervalidation.ValidateCustomResource(nil, obj, v.schema)
+	errs = append(errs, structurallisttype.ValidateListSetsAndMaps(nil, v.structural, obj)...)
 	celErrs, _ := v.cel.Validate(context.Background(), nil, v.structural, obj, nil, celconfig.RuntimeCELCostBudget)
 	return append(errs, celErrs...)
 }
@@ -171,6 +174,55 @@ func TestCRDValidation(t *testing.T) {
 		{name: "refresh.maxCallsPerSecond too high", patch: m("refresh", m("maxCallsPerSecond", 1001)), want: "spec.refresh.maxCallsPerSecond"},
 		{name: "refresh tuned ok", patch: m("refresh", map[string]any{"before": "1m", "expirySkew": "5s", "minInterval": "2s", "maxCallsPerSecond": 50})},
 		{name: "secret key may not start with ..", patch: m("clientAuth", m("secretRef", m("clientIDKey", "..data"))), want: "spec.clientAuth.secretRef.clientIDKey"},
+		{name: "shared cache ok", patch: m("sharedCache", map[string]any{"address": "redis.cache.svc:6379", "encryptionKeySecretRef": m("name", "cache-keys"), "authSecretRef": map[string]any{"name": "cache-auth", "usernameKey": "username"}, "tls": map[string]any{"caSecretRef": m("name", "cache-ca"), "serverName": "redis.cache.svc"}, "keyPrefix": "team-a:", "timeout": "150ms"})},
+		{name: "shared cache address needs a port", patch: m("sharedCache", map[string]any{"address": "redis.cache.svc", "encryptionKeySecretRef": m("name", "k")}), want: "sharedCache.address: must be host:port"},
+		{name: "shared cache address is not a URL", patch: m("sharedCache", map[string]any{"address": "redis://redis:6379", "encryptionKeySecretRef": m("name", "k")}), want: "sharedCache.address: must be host:port"},
+		{name: "shared cache needs a key Secret", patch: m("sharedCache", m("address", "redis:6379")), want: "spec.sharedCache.encryptionKeySecretRef"},
+		{name: "shared cache keys must differ", patch: m("sharedCache", map[string]any{"address": "redis:6379", "encryptionKeySecretRef": map[string]any{"name": "k", "previousKey": "current"}}), want: "sharedCache.encryptionKeySecretRef.previousKey: must differ from currentKey"},
+		{name: "shared cache prefix with a space", patch: m("sharedCache", map[string]any{"address": "redis:6379", "keyPrefix": "team a", "encryptionKeySecretRef": m("name", "k")}), want: "sharedCache.keyPrefix: printable ASCII without spaces"},
+		{name: "shared cache timeout too long", patch: m("sharedCache", map[string]any{"address": "redis:6379", "timeout": "10s", "encryptionKeySecretRef": m("name", "k")}), want: "sharedCache.timeout: must be positive and at most 5s"},
+		{name: "shared cache server name", patch: m("sharedCache", map[string]any{"address": "redis:6379", "tls": m("serverName", "redis:6379"), "encryptionKeySecretRef": m("name", "k")}), want: "sharedCache.tls.serverName: must be a DNS name"},
+		{name: "shared cache with grant None", patch: map[string]any{"tokenEndpoint": nil, "clientAuth": nil, "grant": map[string]any{"type": "None", "scopes": nil}, "oauth1": m("consumerSecretRef", m("name", "c")), "sharedCache": map[string]any{"address": "redis:6379", "encryptionKeySecretRef": m("name", "k")}}, want: "sharedCache: grant.type None has no tokens to share"},
+		{name: "operations and a provider ok", patch: operations(map[string]any{"unmatched": "Deny", "providers": []any{provider(nil)}},
+			operation("read", "/v1/items/{id}", map[string]any{"methods": []any{"GET", "HEAD"}, "scopes": []any{"items:read"}}),
+			operation("reports", "/v1/reports/**", map[string]any{"provider": "analytics"}),
+			operation("root", "/", nil))},
+		{name: "operation path syntax", patch: operations(nil, operation("a", "/v1/**/x", nil)), want: `operations[].path: must be "/" and segments`},
+		{name: "operation path trailing slash", patch: operations(nil, operation("a", "/v1/", nil)), want: `operations[].path: must be "/" and segments`},
+		{name: "operation path wildcard literal", patch: operations(nil, operation("a", "/v1/*.json", nil)), want: `operations[].path: must be "/" and segments`},
+		{name: "operation path dot segment", patch: operations(nil, operation("a", "/v1/../admin", nil)), want: `operations[].path: "." and ".." segments are not allowed`},
+		{name: "operation method case", patch: operations(nil, operation("a", "/a", map[string]any{"methods": []any{"get"}})), want: "spec.operations[0].methods[0]"},
+		{name: "operation names unique", patch: operations(nil, operation("a", "/a", nil), operation("a", "/b", nil)), want: "spec.operations[1]: Duplicate value"},
+		{name: "operation provider must exist", patch: operations(map[string]any{"providers": []any{provider(nil)}}, operation("a", "/a", map[string]any{"provider": "analytcs"})), want: "operations[].provider: must name an entry of providers"},
+		{name: "operation purpose only for CIBA", patch: operations(nil, operation("a", "/a", map[string]any{"purpose": "dpv:X#y"})), want: "operations[].purpose: only for a CIBA binding"},
+		{name: "unmatched Deny needs operations", patch: m("unmatched", "Deny"), want: "unmatched: Deny needs operations"},
+		{name: "unmatched value", patch: operations(map[string]any{"unmatched": "Reject"}, operation("a", "/a", nil)), want: "spec.unmatched"},
+		{name: "operations need a token grant", patch: operations(map[string]any{"tokenEndpoint": nil, "clientAuth": nil, "grant": map[string]any{"type": "None", "scopes": nil}, "oauth1": m("consumerSecretRef", m("name", "c"))}, operation("a", "/a", nil)), want: "operations: grant.type None has no token to choose"},
+		{name: "CIBA purposes per operation ok", patch: operations(map[string]any{"unmatched": "Deny", "grant": map[string]any{"type": "CIBA", "scopes": nil, "ciba": m("authorizeURL", "https://auth.partner.example/bc")}},
+			operation("sim-swap", "/sim-swap/**", map[string]any{"purpose": "dpv:FraudPreventionAndDetection#sim-swap"}),
+			operation("location", "/location/**", map[string]any{"purpose": "dpv:FraudPreventionAndDetection#device-location"}))},
+		{name: "CIBA operations leave unmatched without a purpose", patch: operations(map[string]any{"grant": map[string]any{"type": "CIBA", "scopes": nil, "ciba": m("authorizeURL", "https://auth.partner.example/bc")}},
+			operation("sim-swap", "/sim-swap/**", map[string]any{"purpose": "dpv:FraudPreventionAndDetection#sim-swap"})), want: "grant.ciba.purpose: a purpose"},
+		{name: "providers not on a CIBA binding", patch: map[string]any{"providers": []any{provider(nil)}, "grant": map[string]any{"type": "CIBA", "ciba": map[string]any{"authorizeURL": "https://auth.partner.example/bc"}}}, want: "providers: not supported when the binding's grant takes its subject from each request"},
+		{name: "provider PrivateKeyJWT needs the binding's key", patch: m("providers", []any{provider(m("clientAuth", map[string]any{"method": "PrivateKeyJWT", "secretRef": m("name", "p")}))}), want: "privateKey: required when a provider uses PrivateKeyJWT or JWTBearer"},
+		{name: "provider cleartext token endpoint", patch: m("providers", []any{provider(m("tokenEndpoint", m("url", "http://auth.other.example/token")))}), want: "providers[].tokenEndpoint.url: http:// sends credentials in cleartext"},
+		{name: "provider grant must be client-level", patch: m("providers", []any{provider(m("grant", map[string]any{"type": "CIBA", "ciba": map[string]any{"authorizeURL": "https://auth.other.example/bc", "purpose": "p"}}))}), want: "providers[].grant.type: must be ClientCredentials, Password, RefreshToken or JWTBearer"},
+		{name: "provider JWTBearer fixed subject", patch: map[string]any{"privateKey": m("secretRef", m("name", "k")), "providers": []any{provider(m("grant", map[string]any{"type": "JWTBearer", "jwtBearer": m("subjectFrom", m("header", "X-User"))}))}}, want: "providers[].grant.jwtBearer.subjectFrom: a provider's JWTBearer grant has a fixed subject"},
+		{name: "provider TLSClientAuth", patch: m("providers", []any{provider(m("clientAuth", map[string]any{"method": "TLSClientAuth", "secretRef": m("name", "p"), "tlsSecretRef": m("name", "p-tls")}))}), want: "providers[].clientAuth.method: TLSClientAuth is only supported for the binding's own clientAuth"},
+		{name: "provider JWTBearer needs its client ID", patch: map[string]any{"privateKey": m("secretRef", m("name", "k")), "providers": []any{provider(map[string]any{"clientAuth": map[string]any{"method": "None", "secretRef": nil}, "grant": map[string]any{"type": "JWTBearer", "jwtBearer": m("subject", "svc")}})}}, want: "providers[].clientAuth.secretRef: required when the provider's grant.type is JWTBearer"},
+		{name: "provider names unique", patch: m("providers", []any{provider(nil), provider(nil)}), want: "spec.providers[1]: Duplicate value"},
+		{name: "upstream proxy with credentials ok", patch: m("upstream", m("proxy", map[string]any{"url": "http://proxy.corp.example:3128", "credentialsSecretRef": m("name", "corp-proxy")}))},
+		{name: "token endpoint proxy from environment ok", patch: m("tokenEndpoint", m("proxy", m("fromEnvironment", true)))},
+		{name: "proxy url with a trailing slash ok", patch: m("tokenEndpoint", m("proxy", m("url", "http://10.0.0.1:8080/")))},
+		{name: "proxy needs url or fromEnvironment", patch: m("upstream", m("proxy", map[string]any{})), want: "proxy: set exactly one of url or fromEnvironment: true"},
+		{name: "proxy fromEnvironment false alone", patch: m("upstream", m("proxy", m("fromEnvironment", false))), want: "proxy: set exactly one of url or fromEnvironment: true"},
+		{name: "proxy url and fromEnvironment", patch: m("tokenEndpoint", m("proxy", map[string]any{"url": "http://p:3128", "fromEnvironment": true})), want: "proxy: set exactly one of url or fromEnvironment: true"},
+		{name: "https proxy refused", patch: m("upstream", m("proxy", m("url", "https://proxy.corp.example"))), want: "proxy.url: must start with http://"},
+		{name: "proxy url with credentials refused", patch: m("upstream", m("proxy", m("url", "http://user:pw@proxy:3128"))), want: "proxy.url: must not embed credentials; use proxy.credentialsSecretRef"},
+		{name: "proxy url with a path refused", patch: m("tokenEndpoint", m("proxy", m("url", "http://proxy:3128/pac"))), want: "proxy.url: must be http://host[:port] without a path, query or fragment"},
+		{name: "proxy credentials secret name", patch: m("upstream", m("proxy", map[string]any{"url": "http://p:3128", "credentialsSecretRef": m("name", "Bad_Name")})), want: "spec.upstream.proxy.credentialsSecretRef.name"},
+		{name: "provider token endpoint proxy ok", patch: m("providers", []any{provider(m("tokenEndpoint", m("proxy", map[string]any{"url": "http://proxy.corp.example:3128", "credentialsSecretRef": m("name", "corp-proxy")})))})},
+		{name: "provider token endpoint proxy checked", patch: m("providers", []any{provider(m("tokenEndpoint", m("proxy", m("url", "https://proxy.corp.example"))))}), want: "spec.providers[0].tokenEndpoint.proxy.url: Invalid value"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -208,6 +260,28 @@ func TestCRDDefaults(t *testing.T) {
 	if got := spec["tokenEndpoint"].(map[string]any)["method"]; got != "POST" {
 		t.Errorf("tokenEndpoint.method default = %v, want POST", got)
 	}
+	withCache := decodeObject(t, baseBinding)
+	withCache["spec"] = merge(withCache["spec"].(map[string]any), m("sharedCache", map[string]any{"address": "redis:6379", "authSecretRef": m("name", "a"), "encryptionKeySecretRef": m("name", "k")}))
+	if errs := v.validate(withCache); len(errs) > 0 {
+		t.Fatal(errs.ToAggregate())
+	}
+	sc := withCache["spec"].(map[string]any)["sharedCache"].(map[string]any)
+	if k := sc["encryptionKeySecretRef"].(map[string]any); k["currentKey"] != "current" || k["previousKey"] != "previous" {
+		t.Errorf("sharedCache.encryptionKeySecretRef defaults = %v", k)
+	}
+	if a := sc["authSecretRef"].(map[string]any); a["passwordKey"] != "password" || a["usernameKey"] != nil {
+		t.Errorf("sharedCache.authSecretRef defaults = %v", a)
+	}
+
+	obj = decodeObject(t, baseBinding)
+	obj["spec"] = merge(obj["spec"].(map[string]any), m("upstream", m("proxy", map[string]any{"url": "http://p:3128", "credentialsSecretRef": m("name", "corp-proxy")})))
+	if errs := v.validate(obj); len(errs) > 0 {
+		t.Fatal(errs.ToAggregate())
+	}
+	pref := obj["spec"].(map[string]any)["upstream"].(map[string]any)["proxy"].(map[string]any)["credentialsSecretRef"].(map[string]any)
+	if pref["usernameKey"] != "username" || pref["passwordKey"] != "password" {
+		t.Errorf("proxy.credentialsSecretRef defaults = %v", pref)
+	}
 }
 
 // decodeObject decodes YAML the way the API server decodes JSON bodies:
@@ -230,6 +304,34 @@ func m(k string, v any) map[string]any { return map[string]any{k: v} }
 // jwtBearer patches the base binding into a JWTBearer one with a key.
 func jwtBearer(block map[string]any) map[string]any {
 	return map[string]any{"privateKey": m("secretRef", m("name", "k")), "grant": map[string]any{"type": "JWTBearer", "jwtBearer": block}}
+}
+
+// operations patches in the given operations plus the other spec fields.
+func operations(spec map[string]any, ops ...any) map[string]any {
+	out := map[string]any{"operations": ops}
+	for k, v := range spec {
+		out[k] = v
+	}
+	return out
+}
+
+func operation(name, path string, fields map[string]any) map[string]any {
+	o := map[string]any{"name": name, "path": path}
+	for k, v := range fields {
+		o[k] = v
+	}
+	return o
+}
+
+// provider is a valid provider "analytics", merged with patch.
+func provider(patch map[string]any) map[string]any {
+	p := map[string]any{
+		"name":          "analytics",
+		"tokenEndpoint": m("url", "https://auth.other.example/token"),
+		"clientAuth":    map[string]any{"method": "ClientSecretPost", "secretRef": m("name", "analytics-client")},
+		"grant":         map[string]any{"type": "ClientCredentials", "scopes": []any{"reports"}},
+	}
+	return merge(p, patch)
 }
 
 // merge applies a JSON merge patch (RFC 7386) of patch onto dst.

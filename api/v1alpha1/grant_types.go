@@ -39,7 +39,6 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.refreshToken) || self.type == 'RefreshToken'",message="grant.refreshToken: only allowed when grant.type is RefreshToken"
 // +kubebuilder:validation:XValidation:rule="!has(self.ciba) || self.type == 'CIBA'",message="grant.ciba: only allowed when grant.type is CIBA"
 // +kubebuilder:validation:XValidation:rule="!has(self.tokenExchange) || self.type == 'TokenExchange'",message="grant.tokenExchange: only allowed when grant.type is TokenExchange"
-// +kubebuilder:validation:XValidation:rule="!has(self.ciba) || has(self.ciba.purpose) || (has(self.scopes) && size(self.scopes) > 0)",message="grant.ciba.purpose: a purpose (dpv:<purpose>#<scope>) or grant.scopes is required for CIBA"
 type Grant struct {
 	// type is the grant: ClientCredentials, Password, RefreshToken, CIBA,
 	// TokenExchange, JWTBearer (RFC 7523 §2.1), or None (no token; only

@@ -54,12 +54,21 @@ type OAuthClientBindingList struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.proofOfPossession) || self.proofOfPossession.type != 'TAAP' || has(self.privateKey)",message="privateKey: required when proofOfPossession.type is TAAP (it signs the PoP tokens)"
 // +kubebuilder:validation:XValidation:rule="!has(self.oauth1) || !self.oauth1.signatureMethod.startsWith('RSA-') || has(self.privateKey)",message="privateKey: required when oauth1.signatureMethod is RSA-SHA1 or RSA-SHA256 (an RSA key signs the request)"
 // +kubebuilder:validation:XValidation:rule="!has(self.grant.tokenExchange) || !has(self.grant.tokenExchange.subjectToken.mint) || has(self.privateKey)",message="privateKey: required when grant.tokenExchange.subjectToken.mint is set (it signs the minted subject token)"
+// +kubebuilder:validation:XValidation:rule="!has(self.sharedCache) || self.grant.type != 'None'",message="sharedCache: grant.type None has no tokens to share"
 // +kubebuilder:validation:XValidation:rule="self.grant.type != 'JWTBearer' || has(self.privateKey)",message="privateKey: required when grant.type is JWTBearer (it signs the assertion)"
 // +kubebuilder:validation:XValidation:rule="self.grant.type != 'JWTBearer' || !has(self.clientAuth) || has(self.clientAuth.secretRef)",message="clientAuth.secretRef: required when grant.type is JWTBearer, also with method None (its client ID is the assertion's iss)"
 // +kubebuilder:validation:XValidation:rule="!has(self.proofOfPossession) || self.proofOfPossession.type != 'DPoP' || !has(self.tokenPlacement) || self.tokenPlacement.__in__ == 'Header'",message="tokenPlacement.in: must be Header when proofOfPossession.type is DPoP (RFC 9449 sends DPoP-bound tokens only in the Authorization header)"
 // +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureHTTP) && self.allowInsecureHTTP) || !self.upstream.url.startsWith('http://') || self.upstream.url.matches('^(?i)http://(localhost|127([.][0-9]{1,3}){3}|[[]::1[]])([:/?#].*)?$')",message="upstream.url: http:// sends credentials in cleartext; use https:// or set allowInsecureHTTP: true (loopback hosts are exempt)"
 // +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureHTTP) && self.allowInsecureHTTP) || !has(self.tokenEndpoint) || !self.tokenEndpoint.url.startsWith('http://') || self.tokenEndpoint.url.matches('^(?i)http://(localhost|127([.][0-9]{1,3}){3}|[[]::1[]])([:/?#].*)?$')",message="tokenEndpoint.url: http:// sends credentials in cleartext; use https:// or set allowInsecureHTTP: true (loopback hosts are exempt)"
 // +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureHTTP) && self.allowInsecureHTTP) || !has(self.grant.ciba) || !self.grant.ciba.authorizeURL.startsWith('http://') || self.grant.ciba.authorizeURL.matches('^(?i)http://(localhost|127([.][0-9]{1,3}){3}|[[]::1[]])([:/?#].*)?$')",message="grant.ciba.authorizeURL: http:// sends credentials in cleartext; use https:// or set allowInsecureHTTP: true (loopback hosts are exempt)"
+// +kubebuilder:validation:XValidation:rule="!has(self.operations) || self.operations.all(o, !has(o.provider) || (has(self.providers) && self.providers.exists(p, p.name == o.provider)))",message="operations[].provider: must name an entry of providers"
+// +kubebuilder:validation:XValidation:rule="!has(self.operations) || self.grant.type == 'CIBA' || self.operations.all(o, !has(o.purpose))",message="operations[].purpose: only for a CIBA binding (grant.type CIBA)"
+// +kubebuilder:validation:XValidation:rule="!has(self.unmatched) || self.unmatched != 'Deny' || (has(self.operations) && size(self.operations) > 0)",message="unmatched: Deny needs operations (without any it would refuse every request)"
+// +kubebuilder:validation:XValidation:rule="self.grant.type != 'None' || ((!has(self.operations) || size(self.operations) == 0) && (!has(self.providers) || size(self.providers) == 0))",message="operations: grant.type None has no token to choose; operations and providers need a token grant"
+// +kubebuilder:validation:XValidation:rule="!has(self.providers) || size(self.providers) == 0 || (self.grant.type != 'CIBA' && !(has(self.grant.tokenExchange) && has(self.grant.tokenExchange.subjectToken.mint)) && !(has(self.grant.jwtBearer) && has(self.grant.jwtBearer.subjectFrom)))",message="providers: not supported when the binding's grant takes its subject from each request (CIBA, TokenExchange with mint, JWTBearer with subjectFrom); use operations' scopes or purpose"
+// +kubebuilder:validation:XValidation:rule="!has(self.providers) || has(self.privateKey) || self.providers.all(p, p.clientAuth.method != 'PrivateKeyJWT' && p.grant.type != 'JWTBearer')",message="privateKey: required when a provider uses PrivateKeyJWT or JWTBearer (providers sign with the binding's key)"
+// +kubebuilder:validation:XValidation:rule="(has(self.allowInsecureHTTP) && self.allowInsecureHTTP) || !has(self.providers) || self.providers.all(p, !p.tokenEndpoint.url.startsWith('http://') || p.tokenEndpoint.url.matches('^(?i)http://(localhost|127([.][0-9]{1,3}){3}|[[]::1[]])([:/?#].*)?$'))",message="providers[].tokenEndpoint.url: http:// sends credentials in cleartext; use https:// or set allowInsecureHTTP: true (loopback hosts are exempt)"
+// +kubebuilder:validation:XValidation:rule="!has(self.grant.ciba) || has(self.grant.ciba.purpose) || (has(self.grant.scopes) && size(self.grant.scopes) > 0) || (has(self.unmatched) && self.unmatched == 'Deny' && has(self.operations) && self.operations.all(o, has(o.purpose) || (has(o.scopes) && size(o.scopes) > 0)))",message="grant.ciba.purpose: a purpose (dpv:<purpose>#<scope>) or grant.scopes is required for CIBA (or, with unmatched: Deny, one on every operation)"
 type OAuthClientBindingSpec struct {
 	// listenPort is the loopback port (127.0.0.1) on which the sidecar
 	// accepts the app's plain-HTTP requests for this binding. It must differ
@@ -114,6 +123,14 @@ type OAuthClientBindingSpec struct {
 	// +optional
 	Refresh *Refresh `json:"refresh,omitempty"`
 
+	// sharedCache shares tokens, rotated refresh tokens and pending CIBA
+	// authorizations with the workload's other replicas through a Redis or
+	// Valkey server, so that replicas and restarts neither repeat token
+	// requests nor lose a rotating refresh token. Without it every sidecar
+	// keeps its tokens to itself.
+	// +optional
+	SharedCache *SharedCache `json:"sharedCache,omitempty"`
+
 	// allowedServiceAccounts, when set, restricts the binding to pods that
 	// run as one of these service accounts (names in the binding's
 	// namespace); other pods asking for it are refused at admission.
@@ -123,13 +140,38 @@ type OAuthClientBindingSpec struct {
 	// +optional
 	AllowedServiceAccounts []string `json:"allowedServiceAccounts,omitempty"`
 
-	// allowInsecureHTTP permits http:// for upstream.url, tokenEndpoint.url
-	// and grant.ciba.authorizeURL on hosts other than loopback (localhost,
-	// 127.0.0.0/8, ::1). Every request to those carries credentials, so
-	// cleartext is an explicit opt-in; the sidecar logs a warning naming
-	// the hosts at start.
+	// allowInsecureHTTP permits http:// for upstream.url, tokenEndpoint.url,
+	// providers[].tokenEndpoint.url and grant.ciba.authorizeURL on hosts
+	// other than loopback (localhost, 127.0.0.0/8, ::1). Every request to
+	// those carries credentials, so cleartext is an explicit opt-in; the
+	// sidecar logs a warning naming the hosts at start.
 	// +optional
 	AllowInsecureHTTP bool `json:"allowInsecureHTTP,omitempty"`
+
+	// operations give each kind of request the token it needs, so that no
+	// request carries scopes it does not need: each names its methods and
+	// path pattern, and the scopes, CIBA purpose or provider of its token.
+	// The sidecar keeps one token per (provider, scopes, purpose). Without
+	// operations one token serves every request.
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Operations []Operation `json:"operations,omitempty"`
+
+	// unmatched is what a request that no operation matches gets: Allow
+	// (the default) sends it with the binding's own grant; Deny refuses it
+	// with 403 operation_not_allowed.
+	// +optional
+	Unmatched UnmatchedPolicy `json:"unmatched,omitempty"`
+
+	// providers are token providers besides the binding's own
+	// tokenEndpoint, clientAuth and grant; operations name them.
+	// +kubebuilder:validation:MaxItems=8
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Providers []TokenProvider `json:"providers,omitempty"`
 }
 
 // Upstream is the partner API.
@@ -160,6 +202,11 @@ type Upstream struct {
 	// echoes it would hand the sidecar's credentials back to the app.
 	// +optional
 	AllowTrace bool `json:"allowTrace,omitempty"`
+
+	// proxy sends the connections to the upstream through an HTTP proxy.
+	// Without it they go out directly, whatever the environment says.
+	// +optional
+	Proxy *EgressProxy `json:"proxy,omitempty"`
 }
 
 // TokenEndpoint is the OAuth token endpoint.
@@ -188,6 +235,12 @@ type TokenEndpoint struct {
 	// system roots for the token endpoint (and the CIBA authorize endpoint).
 	// +optional
 	CASecretRef *CASecretRef `json:"caSecretRef,omitempty"`
+
+	// proxy sends the connections to the token endpoint (and the CIBA
+	// authorize endpoint) through an HTTP proxy. Without it they go out
+	// directly, whatever the environment says.
+	// +optional
+	Proxy *EgressProxy `json:"proxy,omitempty"`
 }
 
 // Refresh tunes the token cache and how hard it may press the token

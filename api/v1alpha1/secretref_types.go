@@ -125,3 +125,19 @@ type OAuth1TokenSecretRef struct {
 	// +optional
 	SecretKey SecretKey `json:"secretKey,omitempty"`
 }
+
+// ProxyCredentialsSecretRef names a Secret with HTTP proxy credentials.
+type ProxyCredentialsSecretRef struct {
+	// name of the Secret.
+	// +required
+	Name SecretName `json:"name"`
+	// usernameKey holds the proxy username, which may not contain ':'
+	// (RFC 7617). Defaults to username.
+	// +kubebuilder:default=username
+	// +optional
+	UsernameKey SecretKey `json:"usernameKey,omitempty"`
+	// passwordKey holds the proxy password. Defaults to password.
+	// +kubebuilder:default=password
+	// +optional
+	PasswordKey SecretKey `json:"passwordKey,omitempty"`
+}

@@ -68,6 +68,9 @@ func run(ctx context.Context, args []string) error {
 	cpu := fs.String("sidecar-cpu-request", "", "CPU request of the injected sidecar (default: the webhook's, 10m)")
 	mem := fs.String("sidecar-memory-request", "", "memory request of the injected sidecar (default: the webhook's, 32Mi)")
 	memLimit := fs.String("sidecar-memory-limit", "", "memory limit of the injected sidecar (default: the webhook's, 64Mi)")
+	fs.StringVar(&sidecar.ProxyEnv.HTTPSProxy, "sidecar-https-proxy", "", "HTTPS_PROXY (http://host:port, no credentials) for sidecars with a binding whose proxy says fromEnvironment")
+	fs.StringVar(&sidecar.ProxyEnv.HTTPProxy, "sidecar-http-proxy", "", "HTTP_PROXY (http://host:port, no credentials) for sidecars with a binding whose proxy says fromEnvironment")
+	fs.StringVar(&sidecar.ProxyEnv.NoProxy, "sidecar-no-proxy", "", "NO_PROXY for sidecars with a binding whose proxy says fromEnvironment")
 	zo := zap.Options{}
 	zo.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -90,6 +93,9 @@ func run(ctx context.Context, args []string) error {
 	ctrl.Log.Info("secret access", "mode", *secretAccess, "namespaces", o.Reconciler.SecretAccess.String())
 	if sidecar.Image == "" {
 		return fmt.Errorf("--sidecar-image: required")
+	}
+	if err := sidecar.ProxyEnv.Validate(); err != nil {
+		return err
 	}
 	sidecar.ImagePullPolicy = corev1.PullPolicy(pullPolicy)
 	sidecar.LogLevel = logLevel

@@ -43,6 +43,8 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"--sidecar-image=x", "--secret-access=all"}, `--secret-access: "all" is not one of cluster, namespaces`},
 		{[]string{"--sidecar-image=x", "--secret-namespaces=shop"}, "--secret-namespaces: only valid with --secret-access=namespaces"},
 		{[]string{"--sidecar-image=x", "--secret-access=namespaces", "--secret-namespaces=shop,,billing"}, `--secret-namespaces: "" is not a valid namespace name`},
+		{[]string{"--sidecar-image=x", "--sidecar-https-proxy=http://user:pw@proxy.corp:3128"}, "--sidecar-https-proxy: must not embed credentials"},
+		{[]string{"--sidecar-image=x", "--sidecar-http-proxy=socks5://proxy.corp:1080"}, `--sidecar-http-proxy: must be http://host[:port], got scheme "socks5"`},
 	}
 	for _, tt := range tests {
 		err := run(context.Background(), tt.args)
@@ -77,7 +79,7 @@ func TestRunDevMode(t *testing.T) {
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
 		if home, err := os.UserHomeDir(); err == nil {
-			dir := filepath.Join(home, ".cache/oauth-injector/tools/k8s-1.37.2-etcd-v3.6.16")
+			dir := filepath.Join(home, ".cache/oauth-injector/tools/k8s-1.37.2-etcd-v3.6.16-v2")
 			if _, err := os.Stat(filepath.Join(dir, "kube-apiserver")); err == nil {
 				assets = dir
 			}

@@ -263,12 +263,12 @@ func Teardown(dir string) error {
 	// The kubelet first, so that it restarts nothing; containerd last.
 	for _, name := range []string{"kubelet", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd", "containerd"} {
 		if pid, ok := s.PIDs[name]; ok {
-			killPID(pid, name)
+			killPID(pid)
 		}
 	}
 	if s.Socket != "" {
 		for _, pid := range shimPIDs(s.Socket) {
-			killPID(pid, "containerd-shim")
+			killPID(pid)
 		}
 	}
 	if left := unmountAll(dir); len(left) > 0 {
@@ -321,7 +321,7 @@ func childPIDs(names ...string) map[string]int {
 
 // killPID stops a process by PID: SIGTERM, then SIGKILL after 10 s. A PID
 // whose process is gone is fine.
-func killPID(pid int, name string) {
+func killPID(pid int) {
 	if pid <= 0 || syscall.Kill(pid, syscall.SIGTERM) != nil {
 		return
 	}
@@ -332,5 +332,4 @@ func killPID(pid int, name string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	_ = syscall.Kill(pid, syscall.SIGKILL)
-	_ = name
 }

@@ -73,9 +73,24 @@ type Binding struct {
 	OAuth1         *OAuth1        `json:"oauth1,omitempty"`
 	Refresh        Refresh        `json:"refresh"`
 	// AllowInsecureHTTP permits http:// for upstream.url, tokenEndpoint.url
-	// and grant.ciba.authorizeURL on non-loopback hosts. Every request to
-	// those carries credentials, so cleartext is an explicit opt-in.
+	// (also of providers) and grant.ciba.authorizeURL on non-loopback hosts.
+	// Every request to those carries credentials, so cleartext is an
+	// explicit opt-in.
 	AllowInsecureHTTP bool `json:"allowInsecureHTTP,omitempty"`
+	// SharedCache, when set, shares tokens, rotated refresh tokens and
+	// pending CIBA authorizations with the other replicas through a Redis or
+	// Valkey server. Without it every sidecar keeps its tokens to itself.
+	SharedCache *SharedCache `json:"sharedCache,omitempty"`
+	// Operations give each kind of request the token it needs: its own
+	// scopes, CIBA purpose or provider (see operations.go). Without them
+	// one token serves every request.
+	Operations []Operation `json:"operations,omitempty"`
+	// Unmatched is what a request that no operation matches gets:
+	// UnmatchedAllow (the binding's own grant) or UnmatchedDeny (403).
+	Unmatched string `json:"unmatched,omitempty"`
+	// Providers are token providers besides the binding's own
+	// tokenEndpoint, clientAuth and grant; operations name them.
+	Providers []Provider `json:"providers,omitempty"`
 }
 
 // Upstream is the single destination a binding may forward to.
@@ -89,6 +104,8 @@ type Upstream struct {
 	// AllowTrace forwards TRACE requests. Off by default: an upstream that
 	// echoes TRACE would hand the sidecar's credentials back to the app.
 	AllowTrace bool `json:"allowTrace,omitempty"`
+	// Proxy routes the connections to the upstream through an HTTP proxy.
+	Proxy *Proxy `json:"proxy,omitempty"`
 }
 
 // TokenEndpoint describes how tokens are requested.
@@ -98,6 +115,9 @@ type TokenEndpoint struct {
 	// ExtraParams are extension parameters (RFC 6749 §8.2) added verbatim.
 	ExtraParams map[string]string `json:"extraParams,omitempty"`
 	CAFile      string            `json:"caFile,omitempty"`
+	// Proxy routes the connections to the token endpoint (and the CIBA
+	// authorize endpoint) through an HTTP proxy.
+	Proxy *Proxy `json:"proxy,omitempty"`
 }
 
 // Grant types, spelled as they appear on the wire where one exists.
@@ -314,6 +334,47 @@ type Refresh struct {
 	// MaxCallsPerSecond bounds the binding's token calls across all
 	// subjects, with bursts of up to twice as many.
 	MaxCallsPerSecond int `json:"maxCallsPerSecond,omitempty"`
+}
+
+// SharedCache is a binding's second-level token cache on a Redis-protocol
+// server (see docs/scaling.md).
+type SharedCache struct {
+	// Address is host:port of the Redis or Valkey server.
+	Address string `json:"address"`
+	// UsernameFile holds the ACL user; without it the password
+	// authenticates the default user.
+	UsernameFile string `json:"usernameFile,omitempty"`
+	// PasswordFile holds the password (AUTH); without it no AUTH is sent.
+	PasswordFile string `json:"passwordFile,omitempty"`
+	// TLS, when set, connects with TLS.
+	TLS *SharedCacheTLS `json:"tls,omitempty"`
+	// KeyPrefix starts every store key. Default DefaultSharedCacheKeyPrefix.
+	KeyPrefix string `json:"keyPrefix,omitempty"`
+	// Namespace is the binding's namespace. It is part of every store key
+	// name (hashed), so bindings of the same name in two namespaces never
+	// meet. The webhook renders it.
+	Namespace string `json:"namespace,omitempty"`
+	// Encryption holds the keys that seal every value.
+	Encryption SharedCacheEncryption `json:"encryption"`
+	// Timeout bounds every store call. Default DefaultSharedCacheTimeout.
+	Timeout Duration `json:"timeout,omitempty"`
+}
+
+// SharedCacheTLS configures TLS to the store.
+type SharedCacheTLS struct {
+	// CAFile is a PEM bundle that replaces the system roots.
+	CAFile string `json:"caFile,omitempty"`
+	// ServerName is checked against the server certificate; the address's
+	// host when empty.
+	ServerName string `json:"serverName,omitempty"`
+}
+
+// SharedCacheEncryption names the AES-256 key files. KeyFile seals new
+// values; PreviousKeyFiles only open values sealed before a rotation. A
+// previous key file that does not exist is skipped.
+type SharedCacheEncryption struct {
+	KeyFile          string   `json:"keyFile"`
+	PreviousKeyFiles []string `json:"previousKeyFiles,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes Go duration strings.

@@ -39,6 +39,9 @@ func TestDocsStateTheBehaviour(t *testing.T) {
 		{"grant.tokenExchange", []string{"defaults to, and must be, `" + DefaultTapkeyAudience + "`", "defaults to, and must be, `" + DefaultTapkeyRequestedTokenType + "`", "defaults to, and must be, `" + DefaultTapkeySubjectTokenType + "`"}},
 		{"pop.maxBodyBytes", []string{"`" + strconv.Itoa(DefaultMaxBodyBytes) + "`"}},
 		{"refresh.before", []string{"`" + DefaultRefreshBefore.String() + "`"}},
+		{"unmatched", []string{"`" + UnmatchedAllow + "` with operations", "`" + UnmatchedDeny + "`", "403 operation_not_allowed"}},
+		{"providers", []string{"at most " + strconv.Itoa(MaxProviders), "not `tls_client_auth`"}},
+		{"operations", []string{"at most " + strconv.Itoa(MaxOperations), "equally specific"}},
 	}
 	for _, tc := range cases {
 		row, ok := rows[tc.field]

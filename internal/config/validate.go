@@ -45,6 +45,12 @@ const (
 	DefaultTapkeyAudience           = "tapkey_api"
 	DefaultTapkeyRequestedTokenType = "access_token"
 	DefaultTapkeySubjectTokenType   = "jwt"
+
+	DefaultSharedCacheKeyPrefix = "oauth-injector:"
+	DefaultSharedCacheTimeout   = 200 * time.Millisecond
+	// MaxSharedCacheTimeout keeps "bounded" meaningful: every request that
+	// misses the local cache may wait this long for the store.
+	MaxSharedCacheTimeout = 5 * time.Second
 )
 
 // DefaultJWTBearerLifetime is exp-iat of a jwt_bearer assertion: as short as
@@ -118,24 +124,48 @@ func (b *Binding) setDefaults() {
 			p.MaxBodyBytes = DefaultMaxBodyBytes
 		}
 	}
-	if g := b.Grant.CIBA; g != nil {
-		if g.LoginHintHeader == "" {
-			g.LoginHintHeader = DefaultLoginHintHeader
+	b.Grant.setDefaults()
+	if sc := b.SharedCache; sc != nil {
+		if sc.KeyPrefix == "" {
+			sc.KeyPrefix = DefaultSharedCacheKeyPrefix
 		}
-		if g.MaxWait.Duration == 0 {
-			g.MaxWait.Duration = DefaultCIBAMaxWait
-		}
-		if g.CacheSize == 0 {
-			g.CacheSize = DefaultCacheSize
-		}
-		if g.MaxPending == 0 {
-			g.MaxPending = min(DefaultCIBAMaxPending, g.CacheSize)
-		}
-		if g.LoginHintFormat == "" {
-			g.LoginHintFormat = LoginHintOpenGateway
+		if sc.Timeout.Duration == 0 {
+			sc.Timeout.Duration = DefaultSharedCacheTimeout
 		}
 	}
-	if j := b.Grant.JWTBearer; j != nil {
+	if len(b.Operations) > 0 && b.Unmatched == "" {
+		b.Unmatched = UnmatchedAllow
+	}
+	for i := range b.Providers {
+		p := &b.Providers[i]
+		if p.TokenEndpoint != nil && p.TokenEndpoint.Method == "" {
+			p.TokenEndpoint.Method = DefaultTokenHTTPMethod
+		}
+		p.Grant.setDefaults()
+	}
+}
+
+// setDefaults fills a grant's optional fields, of the binding's own grant
+// and of each provider's alike.
+func (g *Grant) setDefaults() {
+	if c := g.CIBA; c != nil {
+		if c.LoginHintHeader == "" {
+			c.LoginHintHeader = DefaultLoginHintHeader
+		}
+		if c.MaxWait.Duration == 0 {
+			c.MaxWait.Duration = DefaultCIBAMaxWait
+		}
+		if c.CacheSize == 0 {
+			c.CacheSize = DefaultCacheSize
+		}
+		if c.MaxPending == 0 {
+			c.MaxPending = min(DefaultCIBAMaxPending, c.CacheSize)
+		}
+		if c.LoginHintFormat == "" {
+			c.LoginHintFormat = LoginHintOpenGateway
+		}
+	}
+	if j := g.JWTBearer; j != nil {
 		if j.Lifetime.Duration == 0 {
 			j.Lifetime.Duration = DefaultJWTBearerLifetime
 		}
@@ -143,12 +173,12 @@ func (b *Binding) setDefaults() {
 			j.CacheSize = DefaultCacheSize
 		}
 	}
-	if te := b.Grant.TokenExchange; te != nil && te.GrantType == TokenExchangeTapkey {
+	if te := g.TokenExchange; te != nil && te.GrantType == TokenExchangeTapkey {
 		setIfEmpty(&te.Audience, DefaultTapkeyAudience)
 		setIfEmpty(&te.RequestedTokenType, DefaultTapkeyRequestedTokenType)
 		setIfEmpty(&te.SubjectTokenType, DefaultTapkeySubjectTokenType)
 	}
-	if te := b.Grant.TokenExchange; te != nil && te.SubjectToken.Mint != nil {
+	if te := g.TokenExchange; te != nil && te.SubjectToken.Mint != nil {
 		m := te.SubjectToken.Mint
 		if m.SubjectHeader == "" {
 			m.SubjectHeader = DefaultSubjectHeader
@@ -245,82 +275,7 @@ func (b *Binding) validate(p string, errs *fieldErrors) {
 		errs.add(p+".upstream.responseHeaderTimeout", "must be positive, got %s", d)
 	}
 
-	g := b.Grant
-	switch g.Type {
-	case GrantNone:
-		if b.OAuth1 == nil {
-			errs.add(p+".grant.type", "\"none\" requires oauth1 request signing; without a token there is nothing to add")
-		}
-	case GrantClientCredentials, GrantPassword, GrantRefreshToken, GrantCIBA, GrantTokenExchange, GrantJWTBearer:
-		if b.TokenEndpoint == nil {
-			errs.add(p+".tokenEndpoint", "required for grant %q", g.Type)
-		}
-	case "implicit":
-		errs.add(p+".grant.type", "the implicit grant is browser-only and returns tokens in a redirect; a backend sidecar cannot use it, use client_credentials or refresh_token")
-	case "":
-		errs.add(p+".grant.type", "required")
-	default:
-		errs.add(p+".grant.type", "unsupported grant %q (want one of client_credentials, password, refresh_token, ciba, token_exchange, jwt_bearer, none)", g.Type)
-	}
-	for i, s := range g.Scopes {
-		if s == "" || strings.ContainsAny(s, " \"\\") {
-			errs.add(fmt.Sprintf("%s.grant.scopes[%d]", p, i), "must be a non-empty scope token without spaces, quotes or backslashes")
-		}
-	}
-	requireSub := func(field string, present bool, want string) {
-		if g.Type == want && !present {
-			errs.add(p+".grant."+field, "required when grant.type is %q", want)
-		}
-		if g.Type != want && present {
-			errs.add(p+".grant."+field, "only allowed when grant.type is %q", want)
-		}
-	}
-	requireSub("password", g.Password != nil, GrantPassword)
-	requireSub("refreshToken", g.RefreshToken != nil, GrantRefreshToken)
-	requireSub("ciba", g.CIBA != nil, GrantCIBA)
-	requireSub("tokenExchange", g.TokenExchange != nil, GrantTokenExchange)
-	requireSub("jwtBearer", g.JWTBearer != nil, GrantJWTBearer)
-	if g.Password != nil {
-		requireFile(errs, p+".grant.password.usernameFile", g.Password.UsernameFile)
-		requireFile(errs, p+".grant.password.passwordFile", g.Password.PasswordFile)
-	}
-	if g.RefreshToken != nil {
-		requireFile(errs, p+".grant.refreshToken.file", g.RefreshToken.File)
-	}
-	if c := g.CIBA; c != nil {
-		b.validateURL(p, "grant.ciba.authorizeURL", c.AuthorizeURL, errs)
-		validateHeader(errs, p+".grant.ciba.loginHintHeader", c.LoginHintHeader)
-		if c.MaxWait.Duration < 0 {
-			errs.add(p+".grant.ciba.maxWait", "must not be negative")
-		}
-		if c.CacheSize < 1 {
-			errs.add(p+".grant.ciba.cacheSize", "must be at least 1")
-		}
-		if c.MaxPending < 1 {
-			errs.add(p+".grant.ciba.maxPending", "must be at least 1")
-		} else if c.MaxPending > c.CacheSize {
-			errs.add(p+".grant.ciba.maxPending", "must not exceed grant.ciba.cacheSize (%d): every approval needs a cache entry to land in", c.CacheSize)
-		}
-		if c.LoginHintFormat != LoginHintOpenGateway && c.LoginHintFormat != LoginHintOpaque {
-			errs.add(p+".grant.ciba.loginHintFormat", "must be %s or %s, got %q", LoginHintOpenGateway, LoginHintOpaque, c.LoginHintFormat)
-		}
-		if c.Purpose == "" && len(g.Scopes) == 0 {
-			errs.add(p+".grant.ciba.purpose", "a purpose (dpv:<purpose>#<scope>) or grant.scopes is required")
-		}
-	}
-	if te := g.TokenExchange; te != nil {
-		b.validateTokenExchange(p+".grant.tokenExchange", te, errs)
-	}
-	if j := g.JWTBearer; j != nil {
-		b.validateJWTBearer(p, j, errs)
-	}
-	if te := b.TokenEndpoint; te != nil {
-		b.validateURL(p, "tokenEndpoint.url", te.URL, errs)
-		if te.Method != "GET" && te.Method != "POST" {
-			errs.add(p+".tokenEndpoint.method", "must be GET or POST, got %q", te.Method)
-		}
-	}
-	b.validateClientAuth(p+".clientAuth", errs)
+	b.validateTokenSource(p, p, errs)
 	if k := b.PrivateKey; k != nil {
 		requireFile(errs, p+".privateKey.file", k.File)
 	}
@@ -337,6 +292,11 @@ func (b *Binding) validate(p string, errs *fieldErrors) {
 		b.validateOAuth1(p+".oauth1", o, errs)
 	}
 	b.Refresh.validate(p+".refresh", errs)
+	b.Upstream.Proxy.validate(p+".upstream.proxy", errs)
+	if sc := b.SharedCache; sc != nil {
+		b.validateSharedCache(p+".sharedCache", sc, errs)
+	}
+	b.validateOperations(p, errs)
 }
 
 func requireFile(errs *fieldErrors, path, v string) {
@@ -359,7 +319,12 @@ func validateHeader(errs *fieldErrors, path, h string) {
 
 // validateURL checks a credential-bearing URL of the binding at p.
 func (b *Binding) validateURL(p, field, raw string, errs *fieldErrors) {
-	path := p + "." + field
+	b.validateURLAt(p, p+"."+field, raw, errs)
+}
+
+// validateURLAt checks the credential-bearing URL at path, which belongs to
+// the binding at p (a provider's token endpoint is one of those).
+func (b *Binding) validateURLAt(p, path, raw string, errs *fieldErrors) {
 	if raw == "" {
 		errs.add(path, "required")
 		return

@@ -12,6 +12,86 @@ import (
 // Per-section checks of one binding, split from validate.go so each file
 // stays about one responsibility: this one knows the protocol rules.
 
+// validateTokenSource checks a token source: the grant, the token endpoint
+// and the client authentication. p is the source's path: the binding's own
+// (bp) or one of its providers'; URLs are allowed cleartext by the
+// binding's allowInsecureHTTP at bp.
+func (b *Binding) validateTokenSource(bp, p string, errs *fieldErrors) {
+	g := b.Grant
+	switch g.Type {
+	case GrantNone:
+		if b.OAuth1 == nil {
+			errs.add(p+".grant.type", "\"none\" requires oauth1 request signing; without a token there is nothing to add")
+		}
+	case GrantClientCredentials, GrantPassword, GrantRefreshToken, GrantCIBA, GrantTokenExchange, GrantJWTBearer:
+		if b.TokenEndpoint == nil {
+			errs.add(p+".tokenEndpoint", "required for grant %q", g.Type)
+		}
+	case "implicit":
+		errs.add(p+".grant.type", "the implicit grant is browser-only and returns tokens in a redirect; a backend sidecar cannot use it, use client_credentials or refresh_token")
+	case "":
+		errs.add(p+".grant.type", "required")
+	default:
+		errs.add(p+".grant.type", "unsupported grant %q (want one of client_credentials, password, refresh_token, ciba, token_exchange, jwt_bearer, none)", g.Type)
+	}
+	validateScopes(errs, p+".grant.scopes", g.Scopes)
+	requireSub := func(field string, present bool, want string) {
+		if g.Type == want && !present {
+			errs.add(p+".grant."+field, "required when grant.type is %q", want)
+		}
+		if g.Type != want && present {
+			errs.add(p+".grant."+field, "only allowed when grant.type is %q", want)
+		}
+	}
+	requireSub("password", g.Password != nil, GrantPassword)
+	requireSub("refreshToken", g.RefreshToken != nil, GrantRefreshToken)
+	requireSub("ciba", g.CIBA != nil, GrantCIBA)
+	requireSub("tokenExchange", g.TokenExchange != nil, GrantTokenExchange)
+	requireSub("jwtBearer", g.JWTBearer != nil, GrantJWTBearer)
+	if g.Password != nil {
+		requireFile(errs, p+".grant.password.usernameFile", g.Password.UsernameFile)
+		requireFile(errs, p+".grant.password.passwordFile", g.Password.PasswordFile)
+	}
+	if g.RefreshToken != nil {
+		requireFile(errs, p+".grant.refreshToken.file", g.RefreshToken.File)
+	}
+	if c := g.CIBA; c != nil {
+		b.validateURLAt(bp, p+".grant.ciba.authorizeURL", c.AuthorizeURL, errs)
+		validateHeader(errs, p+".grant.ciba.loginHintHeader", c.LoginHintHeader)
+		if c.MaxWait.Duration < 0 {
+			errs.add(p+".grant.ciba.maxWait", "must not be negative")
+		}
+		if c.CacheSize < 1 {
+			errs.add(p+".grant.ciba.cacheSize", "must be at least 1")
+		}
+		if c.MaxPending < 1 {
+			errs.add(p+".grant.ciba.maxPending", "must be at least 1")
+		} else if c.MaxPending > c.CacheSize {
+			errs.add(p+".grant.ciba.maxPending", "must not exceed grant.ciba.cacheSize (%d): every approval needs a cache entry to land in", c.CacheSize)
+		}
+		if c.LoginHintFormat != LoginHintOpenGateway && c.LoginHintFormat != LoginHintOpaque {
+			errs.add(p+".grant.ciba.loginHintFormat", "must be %s or %s, got %q", LoginHintOpenGateway, LoginHintOpaque, c.LoginHintFormat)
+		}
+		if c.Purpose == "" && len(g.Scopes) == 0 && !b.cibaScopedByOperations() {
+			errs.add(p+".grant.ciba.purpose", "a purpose (dpv:<purpose>#<scope>) or grant.scopes is required (or, with unmatched: deny, one on every operation)")
+		}
+	}
+	if te := g.TokenExchange; te != nil {
+		b.validateTokenExchange(p+".grant.tokenExchange", te, errs)
+	}
+	if j := g.JWTBearer; j != nil {
+		b.validateJWTBearer(p, j, errs)
+	}
+	if te := b.TokenEndpoint; te != nil {
+		b.validateURLAt(bp, p+".tokenEndpoint.url", te.URL, errs)
+		if te.Method != "GET" && te.Method != "POST" {
+			errs.add(p+".tokenEndpoint.method", "must be GET or POST, got %q", te.Method)
+		}
+		te.Proxy.validate(p+".tokenEndpoint.proxy", errs)
+	}
+	b.validateClientAuth(p+".clientAuth", errs)
+}
+
 func (b *Binding) validateTokenExchange(p string, te *TokenExchange, errs *fieldErrors) {
 	switch te.GrantType {
 	case TokenExchangeRFC8693:

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/oauth-injector/oauth-injector/internal/config"
+	"github.com/oauth-injector/oauth-injector/internal/egress"
 	"github.com/oauth-injector/oauth-injector/internal/oauth"
 	"github.com/oauth-injector/oauth-injector/internal/pop"
 	"github.com/oauth-injector/oauth-injector/internal/signing"
@@ -45,20 +46,22 @@ func loadKey(b *config.Binding) (crypto.Signer, error) {
 	return k, nil
 }
 
-// httpClient trusts the CAs in caFile (field names it) instead of the
-// system roots when one is named, as the sidecar does, presents the
-// binding's client certificate when it has one, and never follows redirects: a provider endpoint that redirects would
-// make us replay a signed or authenticated request elsewhere.
-func httpClient(b *config.Binding, caFile, field string) (*http.Client, error) {
+// httpClient reaches dest ("tokenEndpoint" or "upstream") as the sidecar
+// does: it trusts the CAs in caFile instead of the system roots when one is
+// named, presents the binding's client certificate when it has one, and
+// goes through dest's proxy section when there is one. It never follows
+// redirects: a provider endpoint that redirects would make us replay a
+// signed or authenticated request elsewhere.
+func httpClient(b *config.Binding, dest, caFile string, px *config.Proxy) (*http.Client, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {
 		data, err := os.ReadFile(caFile)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", field, err)
+			return nil, fmt.Errorf("%s.caFile: %w", dest, err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(data) {
-			return nil, fmt.Errorf("%s %s: no PEM certificates found", field, caFile)
+			return nil, fmt.Errorf("%s.caFile %s: no PEM certificates found", dest, caFile)
 		}
 		tc.RootCAs = pool
 	}
@@ -69,11 +72,37 @@ func httpClient(b *config.Binding, caFile, field string) (*http.Client, error) {
 		}
 		tc.Certificates = []tls.Certificate{cert}
 	}
+	rt, err := proxied(&http.Transport{Proxy: nil, TLSClientConfig: tc, ForceAttemptHTTP2: true}, dest, px)
+	if err != nil {
+		return nil, err
+	}
 	return &http.Client{
-		Transport:     &http.Transport{Proxy: nil, TLSClientConfig: tc, ForceAttemptHTTP2: true},
+		Transport:     rt,
 		Timeout:       httpTimeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}, nil
+}
+
+// proxied routes tr through px, with its credentials read once: a consent
+// run is over in minutes.
+func proxied(tr *http.Transport, dest string, px *config.Proxy) (http.RoundTripper, error) {
+	var creds egress.Credentials
+	if px != nil && px.UsernameFile != "" {
+		user, err := readText(dest+".proxy.usernameFile", px.UsernameFile)
+		if err != nil {
+			return nil, err
+		}
+		pass, err := readText(dest+".proxy.passwordFile", px.PasswordFile)
+		if err != nil {
+			return nil, err
+		}
+		creds = func() (string, string) { return user, pass }
+	}
+	r, err := egress.New(px, dest+".proxy", creds)
+	if err != nil {
+		return nil, err
+	}
+	return r.Apply(tr), nil
 }
 
 // tokenClient is the binding's token endpoint client, as the sidecar builds
@@ -102,7 +131,7 @@ func tokenClient(b *config.Binding) (*oauth.Client, oauth.Credentials, error) {
 	if creds.Key, err = loadKey(b); err != nil {
 		return nil, creds, err
 	}
-	hc, err := httpClient(b, te.CAFile, "tokenEndpoint.caFile")
+	hc, err := httpClient(b, "tokenEndpoint", te.CAFile, te.Proxy)
 	if err != nil {
 		return nil, creds, err
 	}

@@ -60,7 +60,7 @@ func runOAuth1(ctx context.Context, b *config.Binding, o *Options) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	hc, err := httpClient(b, b.Upstream.CAFile, "upstream.caFile")
+	hc, err := httpClient(b, "upstream", b.Upstream.CAFile, b.Upstream.Proxy)
 	if err != nil {
 		return nil, err
 	}

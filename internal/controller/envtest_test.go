@@ -44,7 +44,7 @@ func TestMain(m *testing.M) {
 func runTests(m *testing.M) int {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		if home, err := os.UserHomeDir(); err == nil {
-			dir := filepath.Join(home, ".cache/oauth-injector/tools/k8s-1.37.2-etcd-v3.6.16")
+			dir := filepath.Join(home, ".cache/oauth-injector/tools/k8s-1.37.2-etcd-v3.6.16-v2")
 			if _, err := os.Stat(filepath.Join(dir, "kube-apiserver")); err == nil {
 				_ = os.Setenv("KUBEBUILDER_ASSETS", dir)
 			}

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/oauth-injector/oauth-injector/api/v1alpha1"
+	"github.com/oauth-injector/oauth-injector/internal/config"
 	"github.com/oauth-injector/oauth-injector/internal/pop"
 )
 
@@ -56,6 +57,8 @@ const (
 	defConsumerSecret    = "consumer_secret"
 	defOAuth1TokenKey    = "token"
 	defOAuth1TokenSecret = "token_secret"
+	defCurrentKey        = "current"
+	defPreviousKey       = "previous"
 )
 
 func or(k v1alpha1.SecretKey, def string) string {
@@ -83,41 +86,30 @@ func requirements(spec *v1alpha1.OAuthClientBindingSpec) ([]secretRequirement, e
 			return nil, err
 		}
 	}
-	if te := spec.TokenEndpoint; te != nil && te.CASecretRef != nil {
-		k := or(te.CASecretRef.Key, defCAKey)
-		if err := add("spec.tokenEndpoint.caSecretRef", te.CASecretRef.Name, parseCABundle(k), k); err != nil {
+	if err := sourceRequirements("spec.", spec.TokenEndpoint, spec.ClientAuth, &spec.Grant, add); err != nil {
+		return nil, err
+	}
+	if ca := spec.ClientAuth; ca != nil && ca.Method == v1alpha1.PrivateKeyJWT && spec.PrivateKey == nil {
+		return nil, invalidSpec("spec.privateKey: required when clientAuth.method is PrivateKeyJWT")
+	}
+	for i := range spec.Providers {
+		p := &spec.Providers[i]
+		prefix := fmt.Sprintf("spec.providers[%d].", i)
+		if err := sourceRequirements(prefix, &p.TokenEndpoint, &p.ClientAuth, &p.Grant, add); err != nil {
 			return nil, err
 		}
+		if (p.ClientAuth.Method == v1alpha1.PrivateKeyJWT || p.Grant.Type == v1alpha1.GrantJWTBearer) && spec.PrivateKey == nil {
+			return nil, invalidSpec("spec.privateKey: required when %sclientAuth.method is PrivateKeyJWT or %sgrant.type is JWTBearer (providers sign with the binding's key)", prefix, prefix)
+		}
 	}
-
-	if ca := spec.ClientAuth; ca != nil {
-		switch ca.Method {
-		case v1alpha1.ClientSecretBasic, v1alpha1.ClientSecretPost, v1alpha1.ClientSecretJWT:
-			if ca.SecretRef == nil {
-				return nil, invalidSpec("spec.clientAuth.secretRef: required when clientAuth.method is %s", ca.Method)
-			}
-			if err := add("spec.clientAuth.secretRef", ca.SecretRef.Name, nil,
-				or(ca.SecretRef.ClientIDKey, defClientIDKey), or(ca.SecretRef.ClientSecretKey, defClientSecretKey)); err != nil {
-				return nil, err
-			}
-		default:
-			// Other methods only take the client ID from the Secret.
-			if ca.SecretRef != nil {
-				if err := add("spec.clientAuth.secretRef", ca.SecretRef.Name, nil, or(ca.SecretRef.ClientIDKey, defClientIDKey)); err != nil {
-					return nil, err
-				}
-			}
+	for _, px := range proxies(spec) {
+		ref := px.proxy.CredentialsSecretRef
+		if ref == nil {
+			continue
 		}
-		if ca.Method == v1alpha1.TLSClientAuth && ca.TLSSecretRef == nil {
-			return nil, invalidSpec("spec.clientAuth.tlsSecretRef: required when clientAuth.method is TLSClientAuth")
-		}
-		if ca.Method == v1alpha1.PrivateKeyJWT && spec.PrivateKey == nil {
-			return nil, invalidSpec("spec.privateKey: required when clientAuth.method is PrivateKeyJWT")
-		}
-		if ref := ca.TLSSecretRef; ref != nil {
-			if err := add("spec.clientAuth.tlsSecretRef", ref.Name, parseTLSPair, corev1.TLSCertKey, corev1.TLSPrivateKeyKey); err != nil {
-				return nil, err
-			}
+		user := or(ref.UsernameKey, defUsernameKey)
+		if err := add(px.field+".credentialsSecretRef", ref.Name, parseProxyCredentials(user), user, or(ref.PasswordKey, defPasswordKey)); err != nil {
+			return nil, err
 		}
 	}
 
@@ -137,19 +129,6 @@ func requirements(spec *v1alpha1.OAuthClientBindingSpec) ([]secretRequirement, e
 	}
 	if p := spec.ProofOfPossession; p != nil && p.Type == v1alpha1.PoPTAAP && spec.PrivateKey == nil {
 		return nil, invalidSpec("spec.privateKey: required when proofOfPossession.type is TAAP")
-	}
-
-	switch g := spec.Grant; {
-	case g.Password != nil:
-		ref := g.Password.SecretRef
-		if err := add("spec.grant.password.secretRef", ref.Name, nil, or(ref.UsernameKey, defUsernameKey), or(ref.PasswordKey, defPasswordKey)); err != nil {
-			return nil, err
-		}
-	case g.RefreshToken != nil:
-		ref := g.RefreshToken.SecretRef
-		if err := add("spec.grant.refreshToken.secretRef", ref.Name, nil, or(ref.Key, defRefreshTokenKey)); err != nil {
-			return nil, err
-		}
 	}
 
 	if o := spec.OAuth1; o != nil {
@@ -176,7 +155,83 @@ func requirements(spec *v1alpha1.OAuthClientBindingSpec) ([]secretRequirement, e
 			return nil, invalidSpec("spec.privateKey: required when oauth1.signatureMethod is %s", o.SignatureMethod)
 		}
 	}
+
+	if sc := spec.SharedCache; sc != nil {
+		if a := sc.AuthSecretRef; a != nil {
+			keys := []string{or(a.PasswordKey, defPasswordKey)}
+			if a.UsernameKey != "" {
+				keys = append(keys, string(a.UsernameKey))
+			}
+			if err := add("spec.sharedCache.authSecretRef", a.Name, nil, keys...); err != nil {
+				return nil, err
+			}
+		}
+		if t := sc.TLS; t != nil && t.CASecretRef != nil {
+			k := or(t.CASecretRef.Key, defCAKey)
+			if err := add("spec.sharedCache.tls.caSecretRef", t.CASecretRef.Name, parseCABundle(k), k); err != nil {
+				return nil, err
+			}
+		}
+		enc := sc.EncryptionKeySecretRef
+		cur, prev := or(enc.CurrentKey, defCurrentKey), or(enc.PreviousKey, defPreviousKey)
+		// The previous key is optional (only present during a rotation),
+		// so it is not a required key; parse checks it when it is there.
+		if err := add("spec.sharedCache.encryptionKeySecretRef", enc.Name, parseEncryptionKeys(cur, prev), cur); err != nil {
+			return nil, err
+		}
+	}
 	return reqs, nil
+}
+
+// addFunc records one Secret a binding needs.
+type addFunc func(field string, name v1alpha1.SecretName, parse func(map[string][]byte) error, keys ...string) error
+
+// sourceRequirements lists the Secrets of one token source: the binding's
+// own (prefix "spec.") or a provider's ("spec.providers[i]."): the token
+// endpoint's CA, the client credentials and the grant's Secret.
+func sourceRequirements(prefix string, te *v1alpha1.TokenEndpoint, ca *v1alpha1.ClientAuth, g *v1alpha1.Grant, add addFunc) error {
+	if te != nil && te.CASecretRef != nil {
+		k := or(te.CASecretRef.Key, defCAKey)
+		if err := add(prefix+"tokenEndpoint.caSecretRef", te.CASecretRef.Name, parseCABundle(k), k); err != nil {
+			return err
+		}
+	}
+	if ca != nil {
+		switch ca.Method {
+		case v1alpha1.ClientSecretBasic, v1alpha1.ClientSecretPost, v1alpha1.ClientSecretJWT:
+			if ca.SecretRef == nil {
+				return invalidSpec("%sclientAuth.secretRef: required when clientAuth.method is %s", prefix, ca.Method)
+			}
+			if err := add(prefix+"clientAuth.secretRef", ca.SecretRef.Name, nil,
+				or(ca.SecretRef.ClientIDKey, defClientIDKey), or(ca.SecretRef.ClientSecretKey, defClientSecretKey)); err != nil {
+				return err
+			}
+		default:
+			// Other methods only take the client ID from the Secret.
+			if ca.SecretRef != nil {
+				if err := add(prefix+"clientAuth.secretRef", ca.SecretRef.Name, nil, or(ca.SecretRef.ClientIDKey, defClientIDKey)); err != nil {
+					return err
+				}
+			}
+		}
+		if ca.Method == v1alpha1.TLSClientAuth && ca.TLSSecretRef == nil {
+			return invalidSpec("%sclientAuth.tlsSecretRef: required when clientAuth.method is TLSClientAuth", prefix)
+		}
+		if ref := ca.TLSSecretRef; ref != nil {
+			if err := add(prefix+"clientAuth.tlsSecretRef", ref.Name, parseTLSPair, corev1.TLSCertKey, corev1.TLSPrivateKeyKey); err != nil {
+				return err
+			}
+		}
+	}
+	switch {
+	case g.Password != nil:
+		ref := g.Password.SecretRef
+		return add(prefix+"grant.password.secretRef", ref.Name, nil, or(ref.UsernameKey, defUsernameKey), or(ref.PasswordKey, defPasswordKey))
+	case g.RefreshToken != nil:
+		ref := g.RefreshToken.SecretRef
+		return add(prefix+"grant.refreshToken.secretRef", ref.Name, nil, or(ref.Key, defRefreshTokenKey))
+	}
+	return nil
 }
 
 // secretProblem is why a binding is not Ready because of its Secrets.
@@ -284,10 +339,59 @@ func parseTLSPair(data map[string][]byte) error {
 	return nil
 }
 
+func parseEncryptionKeys(current, previous string) func(map[string][]byte) error {
+	return func(data map[string][]byte) error {
+		for _, k := range []string{current, previous} {
+			v, ok := data[k]
+			if k == previous && (!ok || len(v) == 0) {
+				continue
+			}
+			if _, err := config.ParseEncryptionKey(v); err != nil {
+				return fmt.Errorf("key %q %w", k, err)
+			}
+		}
+		return nil
+	}
+}
+
 func parseCABundle(key string) func(map[string][]byte) error {
 	return func(data map[string][]byte) error {
 		if !x509.NewCertPool().AppendCertsFromPEM(data[key]) {
 			return fmt.Errorf("key %q holds no PEM CERTIFICATE", key)
+		}
+		return nil
+	}
+}
+
+// specProxy is a proxy section and its spec path.
+type specProxy struct {
+	field string
+	proxy *v1alpha1.EgressProxy
+}
+
+// proxies lists the binding's proxy sections, its providers' included.
+func proxies(spec *v1alpha1.OAuthClientBindingSpec) []specProxy {
+	var out []specProxy
+	if p := spec.Upstream.Proxy; p != nil {
+		out = append(out, specProxy{"spec.upstream.proxy", p})
+	}
+	if te := spec.TokenEndpoint; te != nil && te.Proxy != nil {
+		out = append(out, specProxy{"spec.tokenEndpoint.proxy", te.Proxy})
+	}
+	for i := range spec.Providers {
+		if px := spec.Providers[i].TokenEndpoint.Proxy; px != nil {
+			out = append(out, specProxy{fmt.Sprintf("spec.providers[%d].tokenEndpoint.proxy", i), px})
+		}
+	}
+	return out
+}
+
+// parseProxyCredentials refuses a username the sidecar could not send: the
+// Basic scheme (RFC 7617 §2) splits user-id and password at the first ':'.
+func parseProxyCredentials(userKey string) func(map[string][]byte) error {
+	return func(data map[string][]byte) error {
+		if bytes.Contains(bytes.TrimSpace(data[userKey]), []byte(":")) {
+			return fmt.Errorf("key %q: the proxy username contains ':', which Basic authentication (RFC 7617) cannot carry", userKey)
 		}
 		return nil
 	}

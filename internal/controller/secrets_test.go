@@ -117,6 +117,100 @@ func TestRequirements(t *testing.T) {
 			},
 		},
 		{
+			name: "shared cache: ACL user, CA, keys (previous is optional)",
+			spec: v1alpha1.OAuthClientBindingSpec{SharedCache: &v1alpha1.SharedCache{
+				Address:                "redis:6379",
+				AuthSecretRef:          &v1alpha1.SharedCacheAuthSecretRef{Name: "cache-auth", UsernameKey: "user"},
+				TLS:                    &v1alpha1.SharedCacheTLS{CASecretRef: &v1alpha1.CASecretRef{Name: "cache-ca"}},
+				EncryptionKeySecretRef: v1alpha1.EncryptionKeySecretRef{Name: "cache-keys"},
+			}},
+			want: []reqSummary{
+				{"spec.sharedCache.authSecretRef", "cache-auth", []string{"password", "user"}},
+				{"spec.sharedCache.tls.caSecretRef", "cache-ca", []string{"ca.crt"}},
+				{"spec.sharedCache.encryptionKeySecretRef", "cache-keys", []string{"current"}},
+			},
+		},
+		{
+			name: "providers' Secrets, after the binding's own",
+			spec: v1alpha1.OAuthClientBindingSpec{
+				ClientAuth: &v1alpha1.ClientAuth{Method: v1alpha1.ClientSecretBasic, SecretRef: &v1alpha1.ClientSecretRef{Name: "creds"}},
+				Providers: []v1alpha1.TokenProvider{{
+					Name:          "reports",
+					TokenEndpoint: v1alpha1.TokenEndpoint{CASecretRef: &v1alpha1.CASecretRef{Name: "reports-ca"}},
+					ClientAuth:    v1alpha1.ClientAuth{Method: v1alpha1.ClientSecretPost, SecretRef: &v1alpha1.ClientSecretRef{Name: "reports-creds", ClientIDKey: "id"}},
+					Grant:         v1alpha1.Grant{Type: "Password", Password: &v1alpha1.PasswordGrant{SecretRef: v1alpha1.PasswordSecretRef{Name: "reports-user"}}},
+				}, {
+					Name:       "jwt",
+					ClientAuth: v1alpha1.ClientAuth{Method: v1alpha1.PrivateKeyJWT, SecretRef: &v1alpha1.ClientSecretRef{Name: "jwt-creds"}},
+					Grant:      v1alpha1.Grant{Type: "RefreshToken", RefreshToken: &v1alpha1.RefreshTokenGrant{SecretRef: v1alpha1.RefreshTokenSecretRef{Name: "jwt-rt"}}},
+				}},
+				PrivateKey: pk,
+			},
+			want: []reqSummary{
+				{"spec.clientAuth.secretRef", "creds", []string{"client_id", "client_secret"}},
+				{"spec.providers[0].tokenEndpoint.caSecretRef", "reports-ca", []string{"ca.crt"}},
+				{"spec.providers[0].clientAuth.secretRef", "reports-creds", []string{"id", "client_secret"}},
+				{"spec.providers[0].grant.password.secretRef", "reports-user", []string{"username", "password"}},
+				{"spec.providers[1].clientAuth.secretRef", "jwt-creds", []string{"client_id"}},
+				{"spec.providers[1].grant.refreshToken.secretRef", "jwt-rt", []string{"refresh_token"}},
+				{"spec.privateKey.secretRef", "pk", []string{"private.pem"}},
+			},
+		},
+		{
+			name: "provider without its client secret",
+			spec: v1alpha1.OAuthClientBindingSpec{Providers: []v1alpha1.TokenProvider{{
+				Name: "reports", ClientAuth: v1alpha1.ClientAuth{Method: v1alpha1.ClientSecretBasic},
+			}}},
+			wantErr: "spec.providers[0].clientAuth.secretRef: required when clientAuth.method is ClientSecretBasic",
+		},
+		{
+			name: "provider signs with the binding's key",
+			spec: v1alpha1.OAuthClientBindingSpec{Providers: []v1alpha1.TokenProvider{{
+				Name: "reports", ClientAuth: v1alpha1.ClientAuth{Method: v1alpha1.PrivateKeyJWT, SecretRef: &v1alpha1.ClientSecretRef{Name: "c"}},
+			}}},
+			wantErr: "spec.privateKey: required when spec.providers[0].clientAuth.method is PrivateKeyJWT",
+		},
+		{
+			name: "proxy credentials for the upstream and the token endpoint",
+			spec: v1alpha1.OAuthClientBindingSpec{
+				Upstream: v1alpha1.Upstream{Proxy: &v1alpha1.EgressProxy{URL: "http://proxy:3128",
+					CredentialsSecretRef: &v1alpha1.ProxyCredentialsSecretRef{Name: "corp-proxy"}}},
+				TokenEndpoint: &v1alpha1.TokenEndpoint{Proxy: &v1alpha1.EgressProxy{FromEnvironment: true,
+					CredentialsSecretRef: &v1alpha1.ProxyCredentialsSecretRef{Name: "idp-proxy", UsernameKey: "user", PasswordKey: "pass"}}},
+			},
+			want: []reqSummary{
+				{"spec.upstream.proxy.credentialsSecretRef", "corp-proxy", []string{"username", "password"}},
+				{"spec.tokenEndpoint.proxy.credentialsSecretRef", "idp-proxy", []string{"user", "pass"}},
+			},
+		},
+		{
+			name: "proxy without credentials needs no Secret",
+			spec: v1alpha1.OAuthClientBindingSpec{Upstream: v1alpha1.Upstream{Proxy: &v1alpha1.EgressProxy{URL: "http://proxy:3128"}}},
+		},
+		{
+			name: "a provider's proxy credentials, after the binding's",
+			spec: v1alpha1.OAuthClientBindingSpec{
+				Upstream: v1alpha1.Upstream{Proxy: &v1alpha1.EgressProxy{URL: "http://proxy:3128",
+					CredentialsSecretRef: &v1alpha1.ProxyCredentialsSecretRef{Name: "corp-proxy"}}},
+				Providers: []v1alpha1.TokenProvider{{
+					Name:          "reports",
+					TokenEndpoint: v1alpha1.TokenEndpoint{Proxy: &v1alpha1.EgressProxy{URL: "http://proxy:3128"}},
+					ClientAuth:    v1alpha1.ClientAuth{Method: v1alpha1.ClientSecretPost, SecretRef: &v1alpha1.ClientSecretRef{Name: "reports-creds"}},
+				}, {
+					Name: "billing",
+					TokenEndpoint: v1alpha1.TokenEndpoint{Proxy: &v1alpha1.EgressProxy{FromEnvironment: true,
+						CredentialsSecretRef: &v1alpha1.ProxyCredentialsSecretRef{Name: "billing-proxy", UsernameKey: "user"}}},
+					ClientAuth: v1alpha1.ClientAuth{Method: v1alpha1.ClientSecretPost, SecretRef: &v1alpha1.ClientSecretRef{Name: "billing-creds"}},
+				}},
+			},
+			want: []reqSummary{
+				{"spec.providers[0].clientAuth.secretRef", "reports-creds", []string{"client_id", "client_secret"}},
+				{"spec.providers[1].clientAuth.secretRef", "billing-creds", []string{"client_id", "client_secret"}},
+				{"spec.upstream.proxy.credentialsSecretRef", "corp-proxy", []string{"username", "password"}},
+				{"spec.providers[1].tokenEndpoint.proxy.credentialsSecretRef", "billing-proxy", []string{"user", "password"}},
+			},
+		},
+		{
 			name:    "basic without secretRef",
 			spec:    v1alpha1.OAuthClientBindingSpec{ClientAuth: &v1alpha1.ClientAuth{Method: v1alpha1.ClientSecretPost}},
 			wantErr: "spec.clientAuth.secretRef: required when clientAuth.method is ClientSecretPost",
@@ -196,6 +290,9 @@ func TestCheckSecret(t *testing.T) {
 	tlsReq := secretRequirement{field: "spec.clientAuth.tlsSecretRef", secret: "tls", keys: []string{"tls.crt", "tls.key"}, parse: parseTLSPair}
 	caReq := secretRequirement{field: "spec.upstream.caSecretRef", secret: "ca", keys: []string{"ca.crt"}, parse: parseCABundle("ca.crt")}
 	plainReq := secretRequirement{field: "spec.clientAuth.secretRef", secret: "creds", keys: []string{"client_id", "client_secret"}}
+	keysReq := secretRequirement{field: "spec.sharedCache.encryptionKeySecretRef", secret: "keys", keys: []string{"current"}, parse: parseEncryptionKeys("current", "previous")}
+	aesKey := []byte("3q2+7w3q2+7w3q2+7w3q2+7w3q2+7w3q2+7w3q2+7w0=\n")
+	proxyReq := secretRequirement{field: "spec.upstream.proxy.credentialsSecretRef", secret: "corp-proxy", keys: []string{"username", "password"}, parse: parseProxyCredentials("username")}
 
 	tests := []struct {
 		name       string
@@ -212,6 +309,12 @@ func TestCheckSecret(t *testing.T) {
 			wantMsg: []string{`secret "creds"`, `no key "client_secret"`}},
 		{name: "key empty", req: plainReq, data: map[string][]byte{"client_id": []byte("a"), "client_secret": nil}, wantReason: v1alpha1.ReasonKeyMissing,
 			wantMsg: []string{`empty key "client_secret"`}},
+		{name: "encryption key", req: keysReq, data: map[string][]byte{"current": aesKey}},
+		{name: "encryption key and previous", req: keysReq, data: map[string][]byte{"current": aesKey, "previous": []byte(strings.Repeat("ab", 32))}},
+		{name: "encryption key too short", req: keysReq, data: map[string][]byte{"current": []byte("hunter2")}, wantReason: v1alpha1.ReasonKeyUnparseable,
+			wantMsg: []string{`secret "keys"`, `key "current" must hold a 32-byte key`}},
+		{name: "previous encryption key unparseable", req: keysReq, data: map[string][]byte{"current": aesKey, "previous": []byte("nope")}, wantReason: v1alpha1.ReasonKeyUnparseable,
+			wantMsg: []string{`key "previous" must hold a 32-byte key`}},
 		{name: "pkcs8 key", req: pkReq(""), data: map[string][]byte{"private.pem": plain}},
 		{name: "garbage key", req: pkReq(""), data: map[string][]byte{"private.pem": []byte("not a pem")}, wantReason: v1alpha1.ReasonKeyUnparseable,
 			wantMsg: []string{`secret "pk"`, "no PEM block"}},
@@ -227,6 +330,11 @@ func TestCheckSecret(t *testing.T) {
 		{name: "tls pair", req: tlsReq, data: map[string][]byte{"tls.crt": crt, "tls.key": key}},
 		{name: "tls mismatched pair", req: tlsReq, data: map[string][]byte{"tls.crt": crt, "tls.key": otherKey}, wantReason: v1alpha1.ReasonKeyUnparseable,
 			wantMsg: []string{`"tls.crt"/"tls.key"`}},
+		{name: "proxy credentials", req: proxyReq, data: map[string][]byte{"username": []byte("svc-proxy\n"), "password": []byte("s3cret")}},
+		{name: "proxy credentials missing password", req: proxyReq, data: map[string][]byte{"username": []byte("svc-proxy")}, wantReason: v1alpha1.ReasonKeyMissing,
+			wantMsg: []string{`secret "corp-proxy" referenced by spec.upstream.proxy.credentialsSecretRef has no key "password"`}},
+		{name: "proxy username with a colon", req: proxyReq, data: map[string][]byte{"username": []byte("corp:svc-proxy"), "password": []byte("s3cret")}, wantReason: v1alpha1.ReasonKeyUnparseable,
+			wantMsg: []string{`key "username"`, "':'", "RFC 7617"}},
 		{name: "ca bundle", req: caReq, data: map[string][]byte{"ca.crt": crt}},
 		{name: "ca bundle without certificate", req: caReq, data: map[string][]byte{"ca.crt": key}, wantReason: v1alpha1.ReasonKeyUnparseable,
 			wantMsg: []string{`"ca.crt" holds no PEM CERTIFICATE`}},

@@ -37,11 +37,16 @@ type CIBARequest struct {
 	ExtraParams map[string]string
 }
 
-// cibaAuthorization is the backchannel authentication response (§7.3).
-type cibaAuthorization struct {
-	authReqID string
-	expiresIn time.Duration
-	interval  time.Duration
+// CIBAAuthorization is a started backchannel authentication (§7.3): what
+// polling needs. It is plain data so that another process (a replica
+// sharing a token store) can poll an authorization this one started.
+type CIBAAuthorization struct {
+	AuthReqID string
+	// Expiry is when the server forgets AuthReqID (the response's
+	// expires_in, counted from its arrival).
+	Expiry time.Time
+	// Interval is the least time between two polls.
+	Interval time.Duration
 }
 
 // CIBA runs the OpenID CIBA poll-mode flow: authenticate the client to the
@@ -50,6 +55,17 @@ type cibaAuthorization struct {
 // ends. It returns *Error with Code access_denied or expired_token when the
 // subscriber refuses or does not answer in time; ctx bounds the whole wait.
 func (c *Client) CIBA(ctx context.Context, r CIBARequest) (*Token, error) {
+	auth, err := c.CIBAAuthorize(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return c.CIBAPoll(ctx, auth)
+}
+
+// CIBAAuthorize starts the flow: it sends the backchannel authentication
+// request, which prompts the subscriber, and returns the authorization to
+// poll with CIBAPoll.
+func (c *Client) CIBAAuthorize(ctx context.Context, r CIBARequest) (*CIBAAuthorization, error) {
 	if err := r.LoginHintFormat.Validate(r.LoginHint); err != nil {
 		return nil, fmt.Errorf("oauth: ciba: %w", err)
 	}
@@ -57,14 +73,10 @@ func (c *Client) CIBA(ctx context.Context, r CIBARequest) (*Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("oauth: ciba: AuthorizeURL: %w", err)
 	}
-	auth, err := c.cibaAuthorize(ctx, authURL, r)
-	if err != nil {
-		return nil, err
-	}
-	return c.cibaPoll(ctx, auth)
+	return c.cibaAuthorize(ctx, authURL, r)
 }
 
-func (c *Client) cibaAuthorize(ctx context.Context, authURL *url.URL, r CIBARequest) (*cibaAuthorization, error) {
+func (c *Client) cibaAuthorize(ctx context.Context, authURL *url.URL, r CIBARequest) (*CIBAAuthorization, error) {
 	p := url.Values{}
 	for k, v := range r.ExtraParams {
 		p.Set(k, v)
@@ -109,13 +121,13 @@ func (c *Client) cibaAuthorize(ctx context.Context, authURL *url.URL, r CIBARequ
 	if err != nil {
 		return nil, fmt.Errorf("oauth: %s response: %w", ep, err)
 	}
-	a := &cibaAuthorization{authReqID: id, expiresIn: seconds(exp), interval: DefaultCIBAInterval}
+	a := &CIBAAuthorization{AuthReqID: id, Expiry: c.o.Now().Add(seconds(exp)), Interval: DefaultCIBAInterval}
 	iv, present, err := numberField(obj, "interval")
 	if err != nil {
 		return nil, fmt.Errorf("oauth: %s response: %w", ep, err)
 	}
 	if present && iv >= 1 {
-		a.interval = seconds(iv)
+		a.Interval = seconds(iv)
 	}
 	return a, nil
 }
@@ -131,19 +143,26 @@ func cibaScope(scopes []string) string {
 	return strings.Join(append([]string{"openid"}, scopes...), " ")
 }
 
-func (c *Client) cibaPoll(ctx context.Context, a *cibaAuthorization) (*Token, error) {
-	deadline := c.o.Now().Add(a.expiresIn)
-	interval := a.interval
+// CIBAPoll polls the token endpoint for a, waiting a.Interval before each
+// poll (also the first: whoever polled last, possibly another replica, may
+// have just done so) and 5s more after each slow_down, until the subscriber
+// approves or refuses or a expires.
+func (c *Client) CIBAPoll(ctx context.Context, a *CIBAAuthorization) (*Token, error) {
+	if a == nil || a.AuthReqID == "" {
+		return nil, errors.New("oauth: ciba: poll needs an auth_req_id")
+	}
+	deadline := a.Expiry
+	interval := max(a.Interval, time.Second)
 	failures := 0
 	for {
 		if err := c.o.Sleep(ctx, interval); err != nil {
 			return nil, fmt.Errorf("oauth: ciba: waiting for approval: %w", err)
 		}
 		if !c.o.Now().Before(deadline) {
-			return nil, &Error{Code: "expired_token", Description: fmt.Sprintf("auth_req_id expired after %s without approval", a.expiresIn)}
+			return nil, &Error{Code: "expired_token", Description: fmt.Sprintf("auth_req_id expired at %s without approval", deadline.UTC().Format(time.RFC3339))}
 		}
-		p := url.Values{"grant_type": {GrantTypeCIBA}, "auth_req_id": {a.authReqID}}
-		t, err := c.token(ctx, p, []string{a.authReqID})
+		p := url.Values{"grant_type": {GrantTypeCIBA}, "auth_req_id": {a.AuthReqID}}
+		t, err := c.token(ctx, p, []string{a.AuthReqID})
 		if err == nil {
 			return t, nil
 		}

@@ -304,3 +304,67 @@ func TestCIBAPurposeReplacesScope(t *testing.T) {
 		})
 	}
 }
+
+// A replica that takes over an authorization another one started polls its
+// auth_req_id without a new backchannel request (no second consent prompt),
+// waits the interval before its first poll, and stops at the original
+// expiry rather than one counted from its own start.
+func TestCIBAPollAnAuthorizationStartedElsewhere(t *testing.T) {
+	tests := []struct {
+		name       string
+		auth       CIBAAuthorization
+		polls      []pollReply
+		wantErr    string
+		wantSleeps []time.Duration
+	}{
+		{"approved", CIBAAuthorization{AuthReqID: testAuthReqID, Expiry: testNow.Add(time.Minute), Interval: 2 * time.Second},
+			[]pollReply{pending, approved}, "", []time.Duration{2 * time.Second, 2 * time.Second}},
+		{"expires at the stored expiry", CIBAAuthorization{AuthReqID: testAuthReqID, Expiry: testNow.Add(3 * time.Second), Interval: 2 * time.Second},
+			[]pollReply{pending}, "expired_token", []time.Duration{2 * time.Second, 2 * time.Second}},
+		{"sub-second interval is raised to one second", CIBAAuthorization{AuthReqID: testAuthReqID, Expiry: testNow.Add(time.Minute)},
+			[]pollReply{approved}, "", []time.Duration{time.Second}},
+		{"no auth_req_id", CIBAAuthorization{Expiry: testNow.Add(time.Minute)}, nil, "needs an auth_req_id", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := cibaServer(t, `{"error":"must not be called"}`, tt.polls)
+			clk := &fakeClock{now: testNow}
+			c := newTestClient(t, f, Options{Now: clk.Now, Sleep: clk.Sleep})
+			tok, err := c.CIBAPoll(context.Background(), &tt.auth)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+			} else if err != nil || tok.AccessToken != testAccess {
+				t.Fatalf("CIBAPoll = %+v, %v", tok, err)
+			}
+			if !equalDurations(clk.sleeps, tt.wantSleeps) {
+				t.Errorf("sleeps = %v, want %v", clk.sleeps, tt.wantSleeps)
+			}
+			for _, r := range f.requests() {
+				if r.Path != "/token" || !strings.Contains(r.Body, "auth_req_id="+testAuthReqID) {
+					t.Errorf("request %s %q, want only polls of the stored auth_req_id", r.Path, r.Body)
+				}
+			}
+		})
+	}
+}
+
+// CIBAAuthorize hands back what another replica needs to poll: the id, the
+// absolute expiry and the interval.
+func TestCIBAAuthorizeReturnsAPollableAuthorization(t *testing.T) {
+	f := cibaServer(t, `{"auth_req_id":"`+testAuthReqID+`","expires_in":120,"interval":3}`, nil)
+	clk := &fakeClock{now: testNow}
+	c := newTestClient(t, f, Options{Now: clk.Now, Sleep: clk.Sleep})
+	a, err := c.CIBAAuthorize(context.Background(), CIBARequest{AuthorizeURL: f.URL + "/bc-authorize", LoginHint: "tel:+34666666666", Scopes: []string{"x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := CIBAAuthorization{AuthReqID: testAuthReqID, Expiry: testNow.Add(120 * time.Second), Interval: 3 * time.Second}
+	if *a != want {
+		t.Fatalf("authorization = %+v, want %+v", *a, want)
+	}
+	if n := len(f.requests()); n != 1 {
+		t.Fatalf("%d requests, want the authorize call only", n)
+	}
+}

@@ -214,7 +214,9 @@ func (c *Cache) fetch(parent context.Context, e *entry, cl *call, prev *oauth.To
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), c.o.FetchTimeout)
 	stop := context.AfterFunc(c.base, cancel)
 	start := c.o.Now()
-	tok, err := c.o.Fetch(ctx, e.subject, prev)
+	// One draw serves the shared level's freshness test and the schedule.
+	r := c.o.Rand()
+	tok, src, err := c.get(ctx, e.subject, prev, r)
 	stop()
 	cancel()
 	now := c.o.Now()
@@ -233,11 +235,15 @@ func (c *Cache) fetch(parent context.Context, e *entry, cl *call, prev *oauth.To
 		cp.RefreshToken = prev.RefreshToken
 		tok = &cp
 	}
-	ev := Event{Subject: e.subject, Duration: now.Sub(start)}
+	ev := Event{Subject: e.subject, Duration: now.Sub(start), Source: src}
+	if src == SourceShared {
+		// No token call was made: the binding's call budget is untouched.
+		c.limiter.refund()
+	}
 
 	e.mu.Lock()
 	if err == nil {
-		c.storeLocked(e, cl, tok, until, now, &ev)
+		c.storeLocked(e, cl, tok, until, now, r, &ev)
 	} else {
 		c.failLocked(e, cl, err, now, &ev)
 	}
@@ -254,20 +260,17 @@ func (c *Cache) fetch(parent context.Context, e *entry, cl *call, prev *oauth.To
 	}
 }
 
-func (c *Cache) storeLocked(e *entry, cl *call, tok *oauth.Token, until, now time.Time, ev *Event) {
+func (c *Cache) storeLocked(e *entry, cl *call, tok *oauth.Token, until, now time.Time, r float64, ev *Event) {
 	subjectFailures := e.failures
 	e.tok, e.until, e.invalid = tok, until, false
 	e.failures, e.retryAt, e.lastErr, e.failCode = 0, time.Time{}, nil, ""
-	e.floorAt = cl.start.Add(c.o.MinInterval)
-	// Schedule against the end of the usable window, not the expiry, so
-	// the refresh still comes ahead of the moment callers would block.
-	sched := tok
-	if !until.IsZero() {
-		cp := *tok
-		cp.Expiry = until
-		sched = &cp
+	if ev.Source != SourceShared {
+		// The floor bounds token calls; a shared answer made none, and
+		// holding back the next fetch after it would only leave callers
+		// without a token once the shared one ends.
+		e.floorAt = cl.start.Add(c.o.MinInterval)
 	}
-	e.refreshAt, e.refreshes = refreshPoint(sched, now, c.o.Before, c.o.Jitter, c.o.Rand())
+	e.refreshAt, e.refreshes = refreshPoint(scheduled(tok, until), now, c.o.Before, c.o.Jitter, r)
 	e.hot.Store(&hotToken{tok: tok, refreshAt: e.refreshAt, refreshes: e.refreshes})
 	cl.tok = tok
 	ev.Result = ResultSuccess

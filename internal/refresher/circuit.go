@@ -167,11 +167,15 @@ func serverRetryAfter(err error) time.Duration {
 func FailureCode(err error) (code string, status int) {
 	var oe *oauth.Error
 	var ne net.Error
+	var coded interface{ FailureCode() string }
 	switch {
 	case err == nil:
 		return "", 0
 	case errors.As(err, &oe):
 		return oe.Code, oe.StatusCode
+	case errors.As(err, &coded):
+		// A shared level's refusal names itself.
+		return coded.FailureCode(), 0
 	case errors.Is(err, errUnusable):
 		return "unusable_token", 0
 	case errors.Is(err, context.DeadlineExceeded):

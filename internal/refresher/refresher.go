@@ -16,6 +16,10 @@
 // client-level entry is held outside the LRU and is never evicted. A per-user
 // entry whose fetch is in flight (a pending CIBA authorization) leaves the LRU
 // for a separate table, bounded by Options.MaxPending, until the fetch ends.
+//
+// An optional SharedLevel (Options.Shared) sits behind the local cache: a
+// local hit never reaches it, and every fetch goes through it, so replicas
+// sharing it make one token call per refresh between them.
 package refresher
 
 import (
@@ -137,6 +141,9 @@ type Options struct {
 	// Notice, if set, reports a condition worth one log line (see Notice).
 	// It is called with locks held and must not call back into the Cache.
 	Notice func(Notice)
+	// Shared, if set, is the second cache level (see SharedLevel): every
+	// fetch goes through it, with Fetch as the way to obtain a token.
+	Shared SharedLevel
 }
 
 // Event reports one finished fetch, for metrics.
@@ -151,6 +158,9 @@ type Event struct {
 	// the fetch failed.
 	TTL time.Duration
 	Err error
+	// Source is SourceFetch when this replica called the token endpoint,
+	// SourceShared when the shared level answered without a call.
+	Source Source
 
 	// Scope is the failure state the fetch reports on: ScopeBinding for
 	// failures any subject would hit (the endpoint is down or rate limits,

@@ -41,6 +41,9 @@ type binding struct {
 
 	client *oauth.Client
 	tokens *refresher.Cache
+	// shared is the second cache level behind every token cache, nil without
+	// sharedCache; kept here for key reloads and shutdown.
+	shared *sharedLevel
 	taap   *pop.Builder
 	dpop   *signing.DPoPProver
 	mac    signing.MACSigner
@@ -50,7 +53,10 @@ type binding struct {
 	dpopNonce atomic.Pointer[string]
 	// refreshToken remembers a rotated refresh token across invalidations;
 	// it is memory-only by design (tokens never touch disk).
-	refreshToken atomic.Pointer[rotatedRT]
+	refreshToken refreshChain
+	// ops picks each request's token by its operation; nil without
+	// operations, and then the request path never looks at it.
+	ops *opRouter
 
 	base *headerTimeout
 	// proxy forwards the requests that ask for a protocol upgrade; every
@@ -101,7 +107,7 @@ func newBinding(cfg *config.Binding, env bindingEnv) (*binding, error) {
 	if err := b.loadOAuth1(); err != nil {
 		return nil, err
 	}
-	tr, err := b.newTransport(cfg.Upstream.CAFile, "upstream.caFile")
+	tr, err := b.newTransport("upstream", cfg.Upstream.CAFile, cfg.Upstream.Proxy, true)
 	if err != nil {
 		return nil, err
 	}
@@ -152,25 +158,29 @@ func newBinding(cfg *config.Binding, env bindingEnv) (*binding, error) {
 // reported at start-up with the config field that referenced it.
 func (b *binding) loadFiles() error {
 	c := b.cfg
-	type f struct{ field, path string }
-	fs := []f{
-		{"clientAuth.clientIDFile", c.ClientAuth.ClientIDFile},
-		{"clientAuth.clientSecretFile", c.ClientAuth.ClientSecretFile},
-		{"clientAuth.tlsCertFile", c.ClientAuth.TLSCertFile},
-		{"clientAuth.tlsKeyFile", c.ClientAuth.TLSKeyFile},
-	}
+	fs := sourceFiles("", c.ClientAuth, c.Grant)
 	if k := c.PrivateKey; k != nil {
-		fs = append(fs, f{"privateKey.file", k.File}, f{"privateKey.passphraseFile", k.PassphraseFile})
-	}
-	if g := c.Grant.Password; g != nil {
-		fs = append(fs, f{"grant.password.usernameFile", g.UsernameFile}, f{"grant.password.passwordFile", g.PasswordFile})
-	}
-	if g := c.Grant.RefreshToken; g != nil {
-		fs = append(fs, f{"grant.refreshToken.file", g.File})
+		fs = append(fs, fileRef{"privateKey.file", k.File}, fileRef{"privateKey.passphraseFile", k.PassphraseFile})
 	}
 	if o := c.OAuth1; o != nil {
-		fs = append(fs, f{"oauth1.consumerKeyFile", o.ConsumerKeyFile}, f{"oauth1.consumerSecretFile", o.ConsumerSecretFile},
-			f{"oauth1.tokenFile", o.TokenFile}, f{"oauth1.tokenSecretFile", o.TokenSecretFile})
+		fs = append(fs, fileRef{"oauth1.consumerKeyFile", o.ConsumerKeyFile}, fileRef{"oauth1.consumerSecretFile", o.ConsumerSecretFile},
+			fileRef{"oauth1.tokenFile", o.TokenFile}, fileRef{"oauth1.tokenSecretFile", o.TokenSecretFile})
+	}
+	if sc := c.SharedCache; sc != nil {
+		// Watched so that a rotated key reloads the keyring; the previous
+		// keys are optional Secret keys.
+		fs = append(fs, fileRef{"sharedCache.encryption.keyFile", sc.Encryption.KeyFile})
+		for _, p := range sc.Encryption.PreviousKeyFiles {
+			if err := b.files.addOptional(p); err != nil {
+				return fmt.Errorf("sharedCache.encryption.previousKeyFiles: %w", err)
+			}
+		}
+	}
+	for i, p := range c.Providers {
+		fs = append(fs, sourceFiles(fmt.Sprintf("providers[%d].", i), p.ClientAuth, p.Grant)...)
+	}
+	for _, px := range c.ProxySections() {
+		fs = append(fs, fileRef{px.Dest + ".proxy.usernameFile", px.Proxy.UsernameFile}, fileRef{px.Dest + ".proxy.passwordFile", px.Proxy.PasswordFile})
 	}
 	for _, x := range fs {
 		if err := b.files.add(x.field, x.path); err != nil {
@@ -178,6 +188,27 @@ func (b *binding) loadFiles() error {
 		}
 	}
 	return nil
+}
+
+// fileRef is a credential file and the config field that names it.
+type fileRef struct{ field, path string }
+
+// sourceFiles are the files of a token source, the binding's own (prefix
+// "") or a provider's.
+func sourceFiles(prefix string, a config.ClientAuth, g config.Grant) []fileRef {
+	fs := []fileRef{
+		{prefix + "clientAuth.clientIDFile", a.ClientIDFile},
+		{prefix + "clientAuth.clientSecretFile", a.ClientSecretFile},
+		{prefix + "clientAuth.tlsCertFile", a.TLSCertFile},
+		{prefix + "clientAuth.tlsKeyFile", a.TLSKeyFile},
+	}
+	if p := g.Password; p != nil {
+		fs = append(fs, fileRef{prefix + "grant.password.usernameFile", p.UsernameFile}, fileRef{prefix + "grant.password.passwordFile", p.PasswordFile})
+	}
+	if r := g.RefreshToken; r != nil {
+		fs = append(fs, fileRef{prefix + "grant.refreshToken.file", r.File})
+	}
+	return fs
 }
 
 func (b *binding) signer() crypto.Signer {
@@ -285,36 +316,47 @@ func (b *binding) reload(changed []string) {
 			b.log.Info("oauth1 credentials reloaded")
 		}
 	}
-	if set[c.ClientAuth.ClientIDFile] || set[c.ClientAuth.ClientSecretFile] {
-		// Read on every token request; nothing to rebuild.
+	if b.shared != nil {
+		if did, err := b.shared.reload(set); err != nil {
+			b.metrics.reload("error")
+			b.log.Error("shared cache key reload failed; keeping the previous keys", zap.Error(err))
+		} else if did {
+			b.metrics.reload("success")
+		}
+	}
+	if set[c.ClientAuth.ClientIDFile] || set[c.ClientAuth.ClientSecretFile] || proxyFilesChanged(c, set) {
+		// Read on every token request or proxy tunnel; nothing to rebuild.
 		b.metrics.reload("success")
 		b.log.Info("client credentials reloaded")
 	}
 }
 
-// newTransport builds the pooled transport for one destination. The pool is
-// sized for a busy app on one host; compression is left to the app so the
-// proxy never re-encodes bodies.
-func (b *binding) newTransport(caFile, field string) (*http.Transport, error) {
+// newTransport builds the pooled transport for one destination, named by
+// its config path ("upstream", "tokenEndpoint" or
+// "providers[i].tokenEndpoint"), through its proxy section px if any.
+// mtls presents the binding's client certificate (clientAuth.tlsCertFile).
+// The pool is sized for a busy app on one host; compression is left to the
+// app so the proxy never re-encodes bodies.
+func (b *binding) newTransport(dest, caFile string, px *config.Proxy, mtls bool) (http.RoundTripper, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", field, err)
+			return nil, fmt.Errorf("%s.caFile: %w", dest, err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%s %s: no PEM certificates found", field, caFile)
+			return nil, fmt.Errorf("%s.caFile %s: no PEM certificates found", dest, caFile)
 		}
 		tc.RootCAs = pool
 	}
-	if b.cfg.ClientAuth.TLSCertFile != "" {
+	if mtls && b.cfg.ClientAuth.TLSCertFile != "" {
 		tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			return b.clientCert.Load(), nil
 		}
 	}
-	return &http.Transport{
-		Proxy:                 nil, // the sidecar is the egress proxy; never chain through env proxies
+	tr := &http.Transport{
+		Proxy:                 nil, // only the binding's proxy section (below) routes through a proxy
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSClientConfig:       tc,
 		ForceAttemptHTTP2:     true,
@@ -324,7 +366,8 @@ func (b *binding) newTransport(caFile, field string) (*http.Transport, error) {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true,
-	}, nil
+	}
+	return b.route(dest, px, tr)
 }
 
 // proxyBuffers recycles the 32 KiB copy buffers; without it every proxied
@@ -358,6 +401,11 @@ func cleartextHosts(cfg *config.Binding) []string {
 	urls := []string{cfg.Upstream.URL}
 	if te := cfg.TokenEndpoint; te != nil {
 		urls = append(urls, te.URL)
+	}
+	for _, p := range cfg.Providers {
+		if p.TokenEndpoint != nil {
+			urls = append(urls, p.TokenEndpoint.URL)
+		}
 	}
 	if c := cfg.Grant.CIBA; c != nil {
 		urls = append(urls, c.AuthorizeURL)

@@ -241,22 +241,40 @@ func goroutines() int {
 // /metrics.
 func (r *running) metric(t *testing.T, name string) float64 {
 	t.Helper()
+	vs := r.samples(t, name)
+	if len(vs) == 0 {
+		t.Fatalf("/metrics has no %s", name)
+	}
+	return vs[0]
+}
+
+// samples returns the values of name's samples whose labels contain every
+// one of labels (`op="get"` and so on), in /metrics order.
+func (r *running) samples(t *testing.T, name string, labels ...string) []float64 {
+	t.Helper()
 	resp, err := http.Get(r.admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	var out []float64
+lines:
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, name+"{") {
-			var v float64
-			if _, err := fmt.Sscanf(line[strings.LastIndexByte(line, ' ')+1:], "%g", &v); err == nil {
-				return v
+		if !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		for _, l := range labels {
+			if !strings.Contains(line, l) {
+				continue lines
 			}
 		}
+		var v float64
+		if _, err := fmt.Sscanf(line[strings.LastIndexByte(line, ' ')+1:], "%g", &v); err == nil {
+			out = append(out, v)
+		}
 	}
-	t.Fatalf("/metrics has no %s", name)
-	return 0
+	return out
 }
 
 // TestCIBALoginHintsAndPermanentErrors: the opaque login hint format lets an

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sort"
 	"sync"
@@ -24,6 +26,9 @@ type fileStore struct {
 type fileEntry struct {
 	data []byte
 	sum  [sha256.Size]byte
+	// optional files may be missing (an optional Secret key): missing reads
+	// as empty, so appearing and disappearing are changes like any other.
+	optional bool
 }
 
 func newFileStore() *fileStore { return &fileStore{files: map[string]fileEntry{}} }
@@ -42,6 +47,29 @@ func (s *fileStore) add(field, path string) error {
 	s.files[path] = fileEntry{data: data, sum: sha256.Sum256(data)}
 	s.mu.Unlock()
 	return nil
+}
+
+// addOptional is add for a file that may not exist, now or later.
+func (s *fileStore) addOptional(path string) error {
+	if path == "" {
+		return nil
+	}
+	data, err := readOptional(path)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.files[path] = fileEntry{data: data, sum: sha256.Sum256(data), optional: true}
+	s.mu.Unlock()
+	return nil
+}
+
+func readOptional(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return data, err
 }
 
 // bytes returns the current contents. Callers must not modify the slice.
@@ -66,13 +94,19 @@ func (s *fileStore) text(path string) string {
 func (s *fileStore) poll() (changed []string, readErrs []error) {
 	s.mu.RLock()
 	paths := make([]string, 0, len(s.files))
-	for p := range s.files {
+	optional := map[string]bool{}
+	for p, e := range s.files {
 		paths = append(paths, p)
+		optional[p] = e.optional
 	}
 	s.mu.RUnlock()
 	sort.Strings(paths)
 	for _, p := range paths {
-		data, err := os.ReadFile(p)
+		read := os.ReadFile
+		if optional[p] {
+			read = readOptional
+		}
+		data, err := read(p)
 		if err != nil {
 			readErrs = append(readErrs, err)
 			continue
@@ -80,7 +114,7 @@ func (s *fileStore) poll() (changed []string, readErrs []error) {
 		sum := sha256.Sum256(data)
 		s.mu.Lock()
 		if s.files[p].sum != sum {
-			s.files[p] = fileEntry{data: data, sum: sum}
+			s.files[p] = fileEntry{data: data, sum: sum, optional: optional[p]}
 			changed = append(changed, p)
 		}
 		s.mu.Unlock()

@@ -139,13 +139,7 @@ func get(t *testing.T, url string, hdr map[string]string) (*http.Response, strin
 // a liveness guard against hangs, not a timing assertion.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, what, cond)
 }
 
 // manualTimers is the afterFunc seam for tests: every deadline the sidecar

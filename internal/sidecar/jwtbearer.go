@@ -21,8 +21,8 @@ import (
 // so a wrong key is a start-up error and not a 503 on every request.
 func (b *binding) setupJWTBearer(ro *refresher.Options) error {
 	j := b.cfg.Grant.JWTBearer
-	if _, err := oauth.AssertionAlgorithm(b.signer(), j.Algorithm); err != nil {
-		return fmt.Errorf("grant.jwtBearer.algorithm: privateKey.file %s: %w", b.cfg.PrivateKey.File, err)
+	if err := b.checkAssertionKey("grant", j); err != nil {
+		return err
 	}
 	if j.SubjectHeader != "" {
 		b.subjectHeader = j.SubjectHeader
@@ -32,15 +32,24 @@ func (b *binding) setupJWTBearer(ro *refresher.Options) error {
 	return nil
 }
 
+// checkAssertionKey fails when the binding's key cannot sign the grant's
+// assertions; field is the grant's config path.
+func (b *binding) checkAssertionKey(field string, j *config.JWTBearer) error {
+	if _, err := oauth.AssertionAlgorithm(b.signer(), j.Algorithm); err != nil {
+		return fmt.Errorf("%s.jwtBearer.algorithm: privateKey.file %s: %w", field, b.cfg.PrivateKey.File, err)
+	}
+	return nil
+}
+
 // fetchJWTBearer signs a new assertion for subject (the fixed one when the
-// binding has one) and trades it; the key and client ID are read per call.
-func (b *binding) fetchJWTBearer(ctx context.Context, subject string) (*oauth.Token, error) {
-	g := b.cfg.Grant
+// grant has one) and trades it; the key and client ID are read per call.
+func (b *binding) fetchJWTBearer(ctx context.Context, src grantSource, subject string) (*oauth.Token, error) {
+	g := src.grant
 	j := g.JWTBearer
 	if j.SubjectHeader == "" {
 		subject = j.Subject
 	}
-	return b.client.JWTBearer(ctx, oauth.JWTBearerRequest{
+	return src.client.JWTBearer(ctx, oauth.JWTBearerRequest{
 		Subject:   subject,
 		Audience:  j.Audience,
 		Algorithm: j.Algorithm,

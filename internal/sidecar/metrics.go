@@ -22,6 +22,7 @@ type Metrics struct {
 	proxiedRequests *prometheus.CounterVec
 	proxiedLatency  *prometheus.HistogramVec
 	reloads         *prometheus.CounterVec
+	shared          *sharedVecs
 }
 
 // NewMetrics creates the oauth_injector_* collectors.
@@ -59,10 +60,12 @@ func NewMetrics() *Metrics {
 			Name: "oauth_injector_credential_reloads_total",
 			Help: "Reloads of rotated credential files by binding and result.",
 		}, []string{"binding", "result"}),
+		shared: newSharedVecs(),
 	}
 	m.Registry.MustRegister(m.reloads, m.tokenRequests, m.refreshLatency, m.tokenTTL, m.popSignLatency,
 		m.proxiedRequests, m.proxiedLatency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.Registry.MustRegister(m.shared.collectors()...)
 	return m
 }
 
@@ -114,10 +117,13 @@ func (bm *bindingMetrics) reload(result string) {
 	bm.m.reloads.WithLabelValues(bm.name, result).Inc()
 }
 
-// observe is the refresher's metrics hook.
+// observe is the refresher's metrics hook. An answer of the shared cache
+// is not a token request: the replica that made the call counted it.
 func (bm *bindingMetrics) observe(e refresher.Event) {
-	bm.m.tokenRequests.WithLabelValues(bm.name, e.Result).Inc()
-	bm.m.refreshLatency.WithLabelValues(bm.name).Observe(e.Duration.Seconds())
+	if e.Source != refresher.SourceShared {
+		bm.m.tokenRequests.WithLabelValues(bm.name, e.Result).Inc()
+		bm.m.refreshLatency.WithLabelValues(bm.name).Observe(e.Duration.Seconds())
+	}
 	if e.Result == "success" && e.TTL > 0 {
 		bm.m.tokenTTL.WithLabelValues(bm.name).Set(e.TTL.Seconds())
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/oauth-injector/oauth-injector/internal/config"
 	"github.com/oauth-injector/oauth-injector/internal/oauth"
 	"github.com/oauth-injector/oauth-injector/internal/pop"
+	"github.com/oauth-injector/oauth-injector/internal/refresher"
 )
 
 // reqState is the pipeline's per-request state. On the direct path it is
@@ -33,6 +34,8 @@ type reqState struct {
 	// deadline is the slot of whichever deadline runs: the body read, then
 	// each upstream attempt's response header wait.
 	deadline deadlineEntry
+	// tokens is the operation's token cache; nil means the binding's own.
+	tokens *refresher.Cache
 }
 
 type stateKey struct{}
@@ -46,6 +49,14 @@ func (b *binding) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := b.guard.admit(rec, r); err != nil {
 		writeError(rec, b.cfg.Name, err)
 		return
+	}
+	if b.ops != nil {
+		tokens, perr := b.ops.route(r)
+		if perr != nil {
+			writeError(rec, b.cfg.Name, perr)
+			return
+		}
+		st.tokens = tokens
 	}
 	if b.subjectHeader != "" {
 		st.subject = strings.TrimSpace(r.Header.Get(b.subjectHeader))
@@ -152,11 +163,15 @@ const dpopNonceHeader = "Dpop-Nonce"
 // out is the sidecar's own outbound request.
 func (b *binding) roundTrip(out *http.Request, st *reqState) (*http.Response, error) {
 	base := out.Context()
+	tokens := b.tokens
+	if st.tokens != nil {
+		tokens = st.tokens
+	}
 	for attempt := 0; ; attempt++ {
 		var tok *oauth.Token
-		if b.tokens != nil {
+		if tokens != nil {
 			var err error
-			if tok, err = b.tokens.Token(base, st.subject); err != nil {
+			if tok, err = tokens.Token(base, st.subject); err != nil {
 				return nil, err
 			}
 		}
@@ -189,7 +204,7 @@ func (b *binding) roundTrip(out *http.Request, st *reqState) (*http.Response, er
 		// upstream is refusing the request, not the token, and its 401
 		// goes to the app without costing a token call.
 		nonceChallenge := b.dpop != nil && strings.Contains(resp.Header.Get("Www-Authenticate"), "use_dpop_nonce")
-		if !nonceChallenge && !b.tokens.Invalidate(st.subject, tok) {
+		if !nonceChallenge && !tokens.Invalidate(st.subject, tok) {
 			return resp, nil
 		}
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

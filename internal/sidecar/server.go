@@ -188,9 +188,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	for _, b := range s.bindings {
-		if b.tokens != nil {
-			b.tokens.Close()
-		}
+		b.closeTokens()
 	}
 	s.log.Info("sidecar stopped")
 	return runErr

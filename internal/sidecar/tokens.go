@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -21,6 +22,7 @@ import (
 	"github.com/oauth-injector/oauth-injector/internal/oauth"
 	"github.com/oauth-injector/oauth-injector/internal/pop"
 	"github.com/oauth-injector/oauth-injector/internal/refresher"
+	"github.com/oauth-injector/oauth-injector/internal/sharedcache"
 )
 
 // ciba fetches include the subscriber's approval, which takes minutes, so
@@ -32,29 +34,9 @@ func (b *binding) newTokenSource() error {
 	if c.Grant.Type == config.GrantNone {
 		return nil
 	}
-	te := c.TokenEndpoint
-	tr, err := b.newTransport(te.CAFile, "tokenEndpoint.caFile")
-	if err != nil {
+	var err error
+	if b.client, err = b.newClient(c.TokenEndpoint, c.ClientAuth, "tokenEndpoint", true); err != nil {
 		return err
-	}
-	opts := oauth.Options{
-		TokenURL:    te.URL,
-		Method:      te.Method,
-		ExtraParams: te.ExtraParams,
-		AuthMethod:  c.ClientAuth.Method,
-		Audience:    c.ClientAuth.Audience,
-		Credentials: b.credentials,
-		HTTPClient:  &http.Client{Transport: tr, Timeout: 30 * time.Second},
-		Now:         b.now,
-	}
-	if b.taap != nil && *c.PoP.OnTokenEndpoint {
-		opts.BeforeSend = b.signTokenCall
-	}
-	if b.dpop != nil {
-		opts.DPoP = func(method, htu, nonce string) (string, error) { return b.dpop.Proof(method, htu, "", nonce) }
-	}
-	if b.client, err = oauth.NewClient(opts); err != nil {
-		return fmt.Errorf("tokenEndpoint: %w", err)
 	}
 	fl := newFetchLog(b)
 	ro := refresher.Options{
@@ -85,23 +67,65 @@ func (b *binding) newTokenSource() error {
 			return err
 		}
 	}
-	if b.tokens, err = refresher.New(ro); err != nil {
+	if c.SharedCache != nil {
+		if b.shared, err = b.newSharedLevel(); err != nil {
+			return err
+		}
+	}
+	own := grantSource{client: b.client, grant: c.Grant, refresh: &b.refreshToken}
+	if b.tokens, err = b.newCache(ro, own, keyOf("", c.Grant)); err != nil {
 		return err
 	}
+	if len(c.Operations) > 0 {
+		if b.ops, err = newOpRouter(b, ro); err != nil {
+			return err
+		}
+	}
 	if c.Grant.CIBA != nil {
-		b.metrics.pendingAuthorizations(b.tokens.Pending)
+		b.metrics.pendingAuthorizations(b.pending)
 	}
 	return nil
 }
 
-// credentials is called per token request so rotated files apply at once.
-func (b *binding) credentials() (oauth.Credentials, error) {
-	a := b.cfg.ClientAuth
-	return oauth.Credentials{
-		ClientID:     b.files.text(a.ClientIDFile),
-		ClientSecret: b.files.text(a.ClientSecretFile),
-		Key:          b.signer(),
-	}, nil
+// newClient builds the token endpoint client of the binding's own token
+// source (own) or of one provider's; field is the token endpoint's config
+// path.
+func (b *binding) newClient(te *config.TokenEndpoint, auth config.ClientAuth, field string, own bool) (*oauth.Client, error) {
+	// A provider's endpoint does not get the binding's mutual TLS
+	// certificate: it is the identity of another client. Its proxy
+	// section applies as the binding's own token endpoint's does.
+	tr, err := b.newTransport(field, te.CAFile, te.Proxy, own)
+	if err != nil {
+		return nil, err
+	}
+	opts := oauth.Options{
+		TokenURL:    te.URL,
+		Method:      te.Method,
+		ExtraParams: te.ExtraParams,
+		AuthMethod:  auth.Method,
+		Audience:    auth.Audience,
+		// Read per token request so rotated files apply at once.
+		Credentials: func() (oauth.Credentials, error) {
+			return oauth.Credentials{
+				ClientID:     b.files.text(auth.ClientIDFile),
+				ClientSecret: b.files.text(auth.ClientSecretFile),
+				Key:          b.signer(),
+			}, nil
+		},
+		HTTPClient: &http.Client{Transport: tr, Timeout: 30 * time.Second},
+		Now:        b.now,
+	}
+	if b.taap != nil && *b.cfg.PoP.OnTokenEndpoint {
+		opts.BeforeSend = b.signTokenCall
+	}
+	if b.dpop != nil {
+		opts.DPoP = func(method, htu, nonce string) (string, error) { return b.dpop.Proof(method, htu, "", nonce) }
+	}
+	client, err := oauth.NewClient(opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", field, err)
+	}
+	return client, nil
 }
 
 // signTokenCall adds the TAAP PoP to the token request: T-Mobile requires a
@@ -117,34 +141,44 @@ func (b *binding) signTokenCall(req *http.Request, body []byte) error {
 	return nil
 }
 
-// fetch is the refresher's FetchFunc: one grant round trip for subject.
-func (b *binding) fetch(ctx context.Context, subject string, prev *oauth.Token) (*oauth.Token, error) {
-	g := b.cfg.Grant
+// grantSource is one way to get a token: a token endpoint client and the
+// grant it runs, with the scopes (and CIBA purpose) of the tokens wanted.
+// The binding's own grant is one; operations with other scopes, and
+// providers, make more.
+type grantSource struct {
+	client *oauth.Client
+	grant  config.Grant
+	// refresh is the refresh token of the source's provider as the server
+	// rotates it: one chain per provider, whatever the scopes.
+	refresh *refreshChain
+}
+
+// fetch is the refresher's FetchFunc for the binding's own grant: one grant
+// round trip for subject.
+func (b *binding) fetch(ctx context.Context, subject string, _ *oauth.Token) (*oauth.Token, error) {
+	return b.fetchFrom(ctx, grantSource{client: b.client, grant: b.cfg.Grant, refresh: &b.refreshToken}, subject)
+}
+
+func (b *binding) fetchFrom(ctx context.Context, src grantSource, subject string) (*oauth.Token, error) {
+	g := src.grant
 	switch g.Type {
 	case config.GrantClientCredentials:
-		return b.client.ClientCredentials(ctx, g.Scopes)
+		return src.client.ClientCredentials(ctx, g.Scopes)
 	case config.GrantPassword:
-		return b.client.Password(ctx, b.files.text(g.Password.UsernameFile), b.files.text(g.Password.PasswordFile), g.Scopes)
+		return src.client.Password(ctx, b.files.text(g.Password.UsernameFile), b.files.text(g.Password.PasswordFile), g.Scopes)
 	case config.GrantRefreshToken:
-		return b.fetchRefresh(ctx, g)
+		return b.fetchRefresh(ctx, src)
 	case config.GrantCIBA:
-		return b.client.CIBA(ctx, oauth.CIBARequest{
-			AuthorizeURL:    g.CIBA.AuthorizeURL,
-			LoginHint:       subject,
-			LoginHintFormat: oauth.LoginHintFormat(g.CIBA.LoginHintFormat),
-			Purpose:         g.CIBA.Purpose,
-			Scopes:          g.Scopes,
-			ExtraParams:     g.CIBA.ExtraParams,
-		})
+		return src.client.CIBA(ctx, cibaRequest(g, subject))
 	case config.GrantJWTBearer:
-		return b.fetchJWTBearer(ctx, subject)
+		return b.fetchJWTBearer(ctx, src, subject)
 	case config.GrantTokenExchange:
 		st, err := b.subjectToken(subject)
 		if err != nil {
 			return nil, err
 		}
 		x := g.TokenExchange
-		return b.client.Exchange(ctx, oauth.ExchangeRequest{
+		return src.client.Exchange(ctx, oauth.ExchangeRequest{
 			GrantType:          x.GrantType,
 			SubjectToken:       st,
 			SubjectTokenType:   x.SubjectTokenType,
@@ -157,19 +191,46 @@ func (b *binding) fetch(ctx context.Context, subject string, prev *oauth.Token) 
 	return nil, fmt.Errorf("grant.type %q has no token source", g.Type)
 }
 
+func cibaRequest(g config.Grant, subject string) oauth.CIBARequest {
+	return oauth.CIBARequest{
+		AuthorizeURL:    g.CIBA.AuthorizeURL,
+		LoginHint:       subject,
+		LoginHintFormat: oauth.LoginHintFormat(g.CIBA.LoginHintFormat),
+		Purpose:         g.CIBA.Purpose,
+		Scopes:          g.Scopes,
+		ExtraParams:     g.CIBA.ExtraParams,
+	}
+}
+
+// refreshChain is a provider's refresh token as the server rotates it. A
+// server that rotates accepts each refresh token once, so refreshes through
+// one chain take turns: operations with other scopes have token caches of
+// their own, each refreshing from the same chain.
+type refreshChain struct {
+	mu  sync.Mutex
+	cur *rotatedRT
+	// shared is the chain's side in the shared cache, set when the
+	// binding has one: every cache of the provider refreshes through it.
+	shared *sharedcache.Chain
+}
+
 // fetchRefresh uses the newest refresh token we know. A server that rotates
 // refresh tokens invalidates the one in the Secret after first use, so the
 // rotated one is kept in memory; it is dropped only when a person puts a new
 // token into the Secret (the file content changes).
-func (b *binding) fetchRefresh(ctx context.Context, g config.Grant) (*oauth.Token, error) {
+func (b *binding) fetchRefresh(ctx context.Context, src grantSource) (*oauth.Token, error) {
+	g := src.grant
 	fileRT := b.files.text(g.RefreshToken.File)
 	sum := sha256.Sum256([]byte(fileRT))
 	fileSum := hex.EncodeToString(sum[:])
+	chain := src.refresh
+	chain.mu.Lock()
+	defer chain.mu.Unlock()
 	rt := fileRT
-	if cur := b.refreshToken.Load(); cur != nil && cur.fileSum == fileSum {
+	if cur := chain.cur; cur != nil && cur.fileSum == fileSum {
 		rt = cur.token
 	}
-	tok, err := b.client.Refresh(ctx, rt, g.Scopes)
+	tok, err := src.client.Refresh(ctx, rt, g.Scopes)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +239,7 @@ func (b *binding) fetchRefresh(ctx context.Context, g config.Grant) (*oauth.Toke
 	} else if tok.RefreshToken != rt {
 		b.log.Info("refresh token rotated by the server; keeping the new one in memory only")
 	}
-	b.refreshToken.Store(&rotatedRT{fileSum: fileSum, token: tok.RefreshToken})
+	chain.cur = &rotatedRT{fileSum: fileSum, token: tok.RefreshToken}
 	return tok, nil
 }
 
@@ -239,13 +300,24 @@ func (b *binding) mintSubject(m *config.MintSubject, subject string) (string, er
 }
 
 func (b *binding) warm(ctx context.Context) {
-	if b.tokens != nil && b.clientLevel {
-		go b.tokens.Warm(ctx, "")
+	if b.tokens == nil || !b.clientLevel {
+		return
+	}
+	for _, c := range b.caches() {
+		go c.Warm(ctx, "")
 	}
 }
 
 func (b *binding) ready() bool {
-	return b.tokens == nil || !b.clientLevel || b.tokens.Ready("")
+	if b.tokens == nil || !b.clientLevel {
+		return true
+	}
+	for _, c := range b.caches() {
+		if !c.Ready("") {
+			return false
+		}
+	}
+	return true
 }
 
 // FetchOnce runs one binding's grant once, outside any cache; the injector's

@@ -22,7 +22,7 @@ func TestExamples(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no examples found: %v", err)
 	}
-	want := []string{"taap.yaml", "client-credentials.yaml", "ciba.yaml", "token-exchange-tapkey.yaml", "token-exchange-rfc8693.yaml", "password.yaml", "refresh-token.yaml", "private-key-jwt.yaml", "client-secret-jwt.yaml", "jwt-bearer.yaml", "mtls.yaml", "dpop.yaml", "oauth1.yaml", "query-placement.yaml"}
+	want := []string{"taap.yaml", "client-credentials.yaml", "ciba.yaml", "token-exchange-tapkey.yaml", "token-exchange-rfc8693.yaml", "password.yaml", "refresh-token.yaml", "private-key-jwt.yaml", "client-secret-jwt.yaml", "jwt-bearer.yaml", "mtls.yaml", "dpop.yaml", "oauth1.yaml", "query-placement.yaml", "operations.yaml", "operations-ciba.yaml", "egress-proxy.yaml", "shared-cache.yaml", "ciba-shared-cache.yaml"}
 	have := map[string]bool{}
 	for _, f := range files {
 		have[filepath.Base(f)] = true
@@ -78,6 +78,23 @@ func TestExamples(t *testing.T) {
 						if src.ServiceAccountToken != nil {
 							provided[path.Join(dir, src.ServiceAccountToken.Path)] = true
 						}
+						if sp := src.Secret; sp != nil {
+							s, ok := ex.secrets[sp.Name]
+							if !ok {
+								t.Errorf("volume %s needs Secret %q, which the example does not define", v.Name, sp.Name)
+								continue
+							}
+							for _, it := range sp.Items {
+								_, inString := s.StringData[it.Key]
+								_, inData := s.Data[it.Key]
+								switch {
+								case inString || inData:
+									provided[path.Join(dir, it.Path)] = true
+								case sp.Optional == nil || !*sp.Optional:
+									t.Errorf("Secret %q lacks key %q", s.Name, it.Key)
+								}
+							}
+						}
 					}
 				}
 			}
@@ -120,6 +137,11 @@ func configFiles(cfg *config.Config) []string {
 					if s := v.Field(i).String(); s != "" {
 						out = append(out, s)
 					}
+					continue
+				}
+				// Lists of optional files (previous encryption keys) need
+				// no volume: a missing one is skipped by the sidecar.
+				if f.Type.Kind() == reflect.Slice && strings.HasSuffix(f.Name, "Files") {
 					continue
 				}
 				walk(v.Field(i))

@@ -33,6 +33,8 @@ type Options struct {
 	Resources corev1.ResourceRequirements
 	// LogLevel is passed to the sidecar as OAUTH_INJECTOR_LOG_LEVEL.
 	LogLevel string
+	// ProxyEnv is set on sidecars with a proxy.fromEnvironment binding.
+	ProxyEnv ProxyEnv
 }
 
 // Denial reasons, stable for metrics and tests.
@@ -149,7 +151,9 @@ func Mutate(pod *corev1.Pod, bindings []v1alpha1.OAuthClientBinding, opts Option
 	if err != nil {
 		return nil, fmt.Errorf("webhook: marshal sidecar config: %w", err)
 	}
-	out.Spec.InitContainers = append([]corev1.Container{sidecar(string(cfgJSON), mounts, opts)}, out.Spec.InitContainers...)
+	sc := sidecar(string(cfgJSON), mounts, opts)
+	sc.Env = append(sc.Env, opts.ProxyEnv.vars(cfg)...)
+	out.Spec.InitContainers = append([]corev1.Container{sc}, out.Spec.InitContainers...)
 	out.Spec.Volumes = append(out.Spec.Volumes, vols...)
 	for i := range out.Spec.Containers {
 		for _, b := range selected {

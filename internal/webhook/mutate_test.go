@@ -510,6 +510,9 @@ var goldenCases = []struct {
 	{name: "taap", examples: []string{"taap.yaml"}},
 	{name: "two-bindings", examples: []string{"taap.yaml", "token-exchange-rfc8693.yaml"}},
 	{name: "mtls-and-oauth1", examples: []string{"mtls.yaml", "oauth1.yaml"}},
+	{name: "shared-cache", examples: []string{"shared-cache.yaml"}},
+	{name: "operations", examples: []string{"operations.yaml"}},
+	{name: "egress-proxy", examples: []string{"egress-proxy.yaml"}},
 }
 
 func TestGolden(t *testing.T) {

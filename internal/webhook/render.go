@@ -6,11 +6,8 @@
 package webhook
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"path"
-	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -78,7 +75,7 @@ type rendered struct {
 }
 
 func renderBinding(b *v1alpha1.OAuthClientBinding) (*rendered, error) {
-	r := &renderer{name: b.Name, secrets: map[string]map[string]bool{}}
+	r := &renderer{name: b.Name, namespace: b.Namespace, secrets: map[string]map[string]bool{}}
 	cb := r.binding(&b.Spec)
 	if r.err != nil {
 		return nil, invalidBinding(b.Name, r.err)
@@ -101,28 +98,12 @@ func invalidBinding(name string, err error) *Denial {
 // renderer maps one binding and records which Secret keys its file paths
 // need, so each Secret becomes one volume projecting only those keys.
 type renderer struct {
-	name    string                     // the binding's name
-	secrets map[string]map[string]bool // secret name -> keys
-	order   []string                   // secret names in first-use order
-	saToken *v1alpha1.ServiceAccountTokenSubject
-	err     error
-}
-
-// file registers secret/key and returns the path the sidecar reads it from.
-func (r *renderer) file(secret v1alpha1.SecretName, key v1alpha1.SecretKey) string {
-	s, k := string(secret), string(key)
-	if k == "" || strings.HasPrefix(k, "..") || strings.Contains(k, "/") {
-		r.fail(fmt.Errorf("key %q of Secret %q: must be a plain file name", k, s))
-	}
-	if s == "" || strings.Contains(s, "/") {
-		r.fail(fmt.Errorf("secret name %q: must be a DNS subdomain", s))
-	}
-	if _, ok := r.secrets[s]; !ok {
-		r.secrets[s] = map[string]bool{}
-		r.order = append(r.order, s)
-	}
-	r.secrets[s][k] = true
-	return path.Join(MountRoot, r.name, s, k)
+	name      string                     // the binding's name
+	namespace string                     // the binding's namespace
+	secrets   map[string]map[string]bool // secret name -> key -> optional
+	order     []string                   // secret names in first-use order
+	saToken   *v1alpha1.ServiceAccountTokenSubject
+	err       error
 }
 
 func (r *renderer) binding(s *v1alpha1.OAuthClientBindingSpec) config.Binding {
@@ -136,11 +117,9 @@ func (r *renderer) binding(s *v1alpha1.OAuthClientBindingSpec) config.Binding {
 	if ca := s.Upstream.CASecretRef; ca != nil {
 		cb.Upstream.CAFile = r.file(ca.Name, keyOr(ca.Key, "ca.crt"))
 	}
+	cb.Upstream.Proxy = r.proxy(s.Upstream.Proxy)
 	if te := s.TokenEndpoint; te != nil {
-		cb.TokenEndpoint = &config.TokenEndpoint{URL: te.URL, Method: te.Method, ExtraParams: copyMap(te.ExtraParams)}
-		if ca := te.CASecretRef; ca != nil {
-			cb.TokenEndpoint.CAFile = r.file(ca.Name, keyOr(ca.Key, "ca.crt"))
-		}
+		cb.TokenEndpoint = r.tokenEndpoint(te)
 	}
 	cb.Grant = r.grant(&s.Grant)
 	if ca := s.ClientAuth; ca != nil {
@@ -169,7 +148,47 @@ func (r *renderer) binding(s *v1alpha1.OAuthClientBindingSpec) config.Binding {
 			MaxCallsPerSecond: int(deref(rf.MaxCallsPerSecond)),
 		}
 	}
+	if sc := s.SharedCache; sc != nil {
+		cb.SharedCache = r.sharedCache(sc)
+	}
+	r.operations(s, &cb)
 	return cb
+}
+
+func (r *renderer) sharedCache(sc *v1alpha1.SharedCache) *config.SharedCache {
+	enc := sc.EncryptionKeySecretRef
+	out := &config.SharedCache{
+		Address:   sc.Address,
+		KeyPrefix: sc.KeyPrefix,
+		Namespace: r.namespace,
+		Timeout:   dur(sc.Timeout),
+		Encryption: config.SharedCacheEncryption{
+			KeyFile:          r.file(enc.Name, keyOr(enc.CurrentKey, "current")),
+			PreviousKeyFiles: []string{r.optionalFile(enc.Name, keyOr(enc.PreviousKey, "previous"))},
+		},
+	}
+	if a := sc.AuthSecretRef; a != nil {
+		out.PasswordFile = r.file(a.Name, keyOr(a.PasswordKey, "password"))
+		if a.UsernameKey != "" {
+			out.UsernameFile = r.file(a.Name, a.UsernameKey)
+		}
+	}
+	if t := sc.TLS; t != nil {
+		out.TLS = &config.SharedCacheTLS{ServerName: t.ServerName}
+		if ca := t.CASecretRef; ca != nil {
+			out.TLS.CAFile = r.file(ca.Name, keyOr(ca.Key, "ca.crt"))
+		}
+	}
+	return out
+}
+
+func (r *renderer) tokenEndpoint(te *v1alpha1.TokenEndpoint) *config.TokenEndpoint {
+	out := &config.TokenEndpoint{URL: te.URL, Method: te.Method, ExtraParams: copyMap(te.ExtraParams)}
+	if ca := te.CASecretRef; ca != nil {
+		out.CAFile = r.file(ca.Name, keyOr(ca.Key, "ca.crt"))
+	}
+	out.Proxy = r.proxy(te.Proxy)
+	return out
 }
 
 var grantTypes = map[v1alpha1.GrantType]string{
@@ -362,68 +381,22 @@ func (r *renderer) oauth1(o *v1alpha1.OAuth1) *config.OAuth1 {
 	return out
 }
 
+func (r *renderer) proxy(p *v1alpha1.EgressProxy) *config.Proxy {
+	if p == nil {
+		return nil
+	}
+	out := &config.Proxy{URL: p.URL, FromEnvironment: p.FromEnvironment}
+	if c := p.CredentialsSecretRef; c != nil {
+		out.UsernameFile = r.file(c.Name, keyOr(c.UsernameKey, "username"))
+		out.PasswordFile = r.file(c.Name, keyOr(c.PasswordKey, "password"))
+	}
+	return out
+}
+
 func (r *renderer) fail(err error) {
 	if r.err == nil {
 		r.err = err
 	}
-}
-
-// volumes returns one Secret volume per referenced Secret, projecting only
-// the keys the config points at, plus the projected service account token.
-// Missing keys keep the pod from starting (the kubelet refuses the mount),
-// which is what we want: the pod never runs without the credentials it asked
-// for, and the controller reports the missing key on the binding.
-func (r *renderer) volumes() ([]corev1.Volume, []corev1.VolumeMount) {
-	var vols []corev1.Volume
-	var mounts []corev1.VolumeMount
-	for _, s := range r.order {
-		keys := make([]string, 0, len(r.secrets[s]))
-		for k := range r.secrets[s] {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		items := make([]corev1.KeyToPath, 0, len(keys))
-		for _, k := range keys {
-			items = append(items, corev1.KeyToPath{Key: k, Path: k})
-		}
-		name := volumeName(r.name, s)
-		vols = append(vols, corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-			SecretName:  s,
-			Items:       items,
-			DefaultMode: ptr(fileMode),
-			Optional:    ptr(false),
-		}}})
-		mounts = append(mounts, corev1.VolumeMount{Name: name, MountPath: path.Join(MountRoot, r.name, s), ReadOnly: true})
-	}
-	if sa := r.saToken; sa != nil {
-		name := volumeName(r.name, serviceAccountDir)
-		exp := sa.ExpirationSeconds
-		if exp == nil {
-			exp = ptr(int64(3600))
-		}
-		vols = append(vols, corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
-			Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
-				Audience:          sa.Audience,
-				ExpirationSeconds: ptr(*exp),
-				Path:              "token",
-			}}},
-			DefaultMode: ptr(fileMode),
-		}}})
-		mounts = append(mounts, corev1.VolumeMount{Name: name, MountPath: path.Join(MountRoot, r.name, serviceAccountDir), ReadOnly: true})
-	}
-	return vols, mounts
-}
-
-// volumeName is a DNS label unique per (binding, source): a readable prefix
-// plus a hash, because "a-b"+"c" and "a"+"b-c" must not collide and Secret
-// names may contain dots and be longer than a label.
-func volumeName(binding, source string) string {
-	sum := sha256.Sum256([]byte(binding + "/" + source))
-	readable := strings.NewReplacer(".", "-", "_", "").Replace(binding + "-" + source)
-	if len(readable) > 44 {
-		readable = strings.TrimRight(readable[:44], "-")
-	}
-	return "oi-" + readable + "-" + hex.EncodeToString(sum[:])[:8]
 }
 
 func keyOr(k v1alpha1.SecretKey, def string) v1alpha1.SecretKey {

@@ -112,6 +112,9 @@ func TestChartSchemaRejects(t *testing.T) {
 		{"secretAccess.namespaces={a,a}", "/secretAccess/namespaces': items at 0 and 1 are equal"},
 		// A list in cluster mode would be silently ignored.
 		{"secretAccess.namespaces={shop}", "secretAccess.namespaces is only used with secretAccess.mode=namespaces"},
+		// Credentials in a proxy URL would be in every injected pod spec.
+		{"sidecar.proxyEnv.httpsProxy=http://user:pw@proxy.corp:3128", "/sidecar/proxyEnv/httpsProxy': 'http://user:pw@proxy.corp:3128' does not match pattern"},
+		{"sidecar.proxyEnv.httpProxy=https://proxy.corp", "/sidecar/proxyEnv/httpProxy'"},
 	} {
 		t.Run(tc.set, func(t *testing.T) {
 			out, err := exec.Command(helm, "template", "r", chartDir, "--kube-version", "1.37.2", "--set", tc.set).CombinedOutput()
@@ -377,6 +380,23 @@ func TestChartRenderVariants(t *testing.T) {
 		dep := one[appsv1.Deployment](t, r, "Deployment")
 		if !strings.Contains(strings.Join(dep.Spec.Template.Spec.Containers[0].Args, " "), "--recreate-missed-pods=true") {
 			t.Error("--recreate-missed-pods=true not passed")
+		}
+	})
+	t.Run("sidecarProxyEnv", func(t *testing.T) {
+		args := func(r rendered) string {
+			return strings.Join(one[appsv1.Deployment](t, r, "Deployment").Spec.Template.Spec.Containers[0].Args, " ")
+		}
+		if a := args(renderChart(t, helm)); strings.Contains(a, "proxy") {
+			t.Errorf("default values pass proxy flags: %s", a)
+		}
+		a := args(renderChart(t, helm, "sidecar.proxyEnv.httpsProxy=http://proxy.corp:3128", `sidecar.proxyEnv.noProxy=.svc\,.cluster.local`))
+		for _, want := range []string{"--sidecar-https-proxy=http://proxy.corp:3128", "--sidecar-no-proxy=.svc,.cluster.local"} {
+			if !strings.Contains(a, want) {
+				t.Errorf("args %s lack %s", a, want)
+			}
+		}
+		if strings.Contains(a, "--sidecar-http-proxy") {
+			t.Errorf("args %s pass an empty --sidecar-http-proxy", a)
 		}
 	})
 	t.Run("excludeNamespaces", func(t *testing.T) {

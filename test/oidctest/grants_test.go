@@ -8,12 +8,14 @@ import (
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/oauth-injector/oauth-injector/internal/testutil"
 )
 
 func TestDependencyCacheIsReused(t *testing.T) {
 	npm, err := exec.LookPath("npm")
 	if err != nil {
-		unavailable(t, "npm not found: %v", err)
+		testutil.Unavailable(t, "npm not found: %v", err)
 	}
 	src, err := sourceDir()
 	if err != nil {
@@ -25,7 +27,7 @@ func TestDependencyCacheIsReused(t *testing.T) {
 	}
 	first, _, err := ensureDeps(context.Background(), npm, src, root)
 	if err != nil {
-		unavailable(t, "%v", err)
+		testutil.Unavailable(t, "%v", err)
 	}
 	// A second run must not touch npm: give it an npm that cannot run.
 	second, installed, err := ensureDeps(context.Background(), "/nonexistent/npm", src, root)

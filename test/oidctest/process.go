@@ -9,10 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/oauth-injector/oauth-injector/internal/testutil"
 )
 
 // readyTimeout is generous: node starts in well under a second, but the
@@ -34,39 +35,17 @@ type readyLine struct {
 // silently change what the test asked for.
 var overriddenEnv = []string{"OIDC_CONFIG=", "PORT=", "ACCESS_TOKEN_TTL=", "CIBA_APPROVE_DELAY_MS=", "DPOP_NONCE_REQUIRED="}
 
-// logBuffer keeps the tail of the server's output for failure reports.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf = append(l.buf, p...)
-	if len(l.buf) > 64<<10 {
-		l.buf = append([]byte(nil), l.buf[len(l.buf)-(32<<10):]...)
-	}
-	return len(p), nil
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return string(l.buf)
-}
-
 // Start installs (or reuses) the npm dependencies, starts the provider and
 // stops it when t ends. Without node/npm it skips, or fails when CI is set.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
-		unavailable(t, "oidctest: node not found in PATH: %v", err)
+		testutil.Unavailable(t, "oidctest: node not found in PATH: %v", err)
 	}
 	npm, err := exec.LookPath("npm")
 	if err != nil {
-		unavailable(t, "oidctest: npm not found in PATH: %v", err)
+		testutil.Unavailable(t, "oidctest: npm not found in PATH: %v", err)
 	}
 	src, err := sourceDir()
 	if err != nil {
@@ -78,7 +57,7 @@ func Start(t testing.TB, opts Options) *Server {
 	}
 	deps, _, err := ensureDeps(context.Background(), npm, src, root)
 	if err != nil {
-		unavailable(t, "%v", err)
+		testutil.Unavailable(t, "%v", err)
 	}
 
 	srv, cfg, err := resolve(opts)
@@ -103,7 +82,7 @@ func Start(t testing.TB, opts Options) *Server {
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), overriddenEnv...)
 	cmd.Env = append(cmd.Env, "OIDC_CONFIG="+cfgPath, "NO_COLOR=1")
-	logs := &logBuffer{}
+	logs := &testutil.LogTail{}
 	cmd.Stderr = logs
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -85,6 +85,7 @@ type sidecarProc struct {
 	ports map[string]int
 	logs  *syncBuffer
 	done  chan error
+	once  sync.Once
 }
 
 // Probe paths startSidecar can wait for. /startup needs a token for every
@@ -141,6 +142,15 @@ func writeConfig(t *testing.T, c *config.Config) string {
 // by wait answers 200. Cleanup sends SIGTERM and requires exit code 0.
 func startSidecar(t *testing.T, c *config.Config, wait string) *sidecarProc {
 	t.Helper()
+	s := launch(t, c)
+	s.await(t, wait)
+	return s
+}
+
+// launch runs the binary with c and returns at once, so that several
+// sidecars can start together.
+func launch(t *testing.T, c *config.Config) *sidecarProc {
+	t.Helper()
 	path := writeConfig(t, c)
 	s := &sidecarProc{t: t, admin: c.Admin.Listen, ports: map[string]int{}, logs: &syncBuffer{}, done: make(chan error, 1)}
 	for _, b := range c.Bindings {
@@ -154,7 +164,12 @@ func startSidecar(t *testing.T, c *config.Config, wait string) *sidecarProc {
 	}
 	go func() { s.done <- s.cmd.Wait() }()
 	t.Cleanup(s.stop)
+	return s
+}
 
+// await waits until the admin probe named by wait answers 200.
+func (s *sidecarProc) await(t *testing.T, wait string) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		select {
@@ -168,7 +183,7 @@ func startSidecar(t *testing.T, c *config.Config, wait string) *sidecarProc {
 			_, _ = io.Copy(io.Discard, res.Body)
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
-				return s
+				return
 			}
 		}
 		if time.Now().After(deadline) {
@@ -178,8 +193,11 @@ func startSidecar(t *testing.T, c *config.Config, wait string) *sidecarProc {
 	}
 }
 
-// stop is the SIGTERM path a kubelet takes; the sidecar must drain and exit 0.
-func (s *sidecarProc) stop() {
+// stop is the SIGTERM path a kubelet takes; the sidecar must drain and exit
+// 0. A test may stop a sidecar itself (a restart); cleanup then does nothing.
+func (s *sidecarProc) stop() { s.once.Do(s.terminate) }
+
+func (s *sidecarProc) terminate() {
 	t := s.t
 	if s.cmd.Process == nil {
 		return
@@ -230,29 +248,39 @@ var appClient = &http.Client{Timeout: 60 * time.Second}
 // appCall sends a request the way an app does: no credentials of its own.
 func appCall(t *testing.T, method, url string, h http.Header, body []byte) reply {
 	t.Helper()
+	r, err := tryCall(method, url, h, body)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	return r
+}
+
+// tryCall is appCall for goroutines other than the test's, which must not
+// call t.Fatal.
+func tryCall(method, url string, h http.Header, body []byte) (reply, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(context.Background(), method, url, rd)
 	if err != nil {
-		t.Fatal(err)
+		return reply{}, err
 	}
 	for k, v := range h {
 		req.Header[k] = v
 	}
 	res, err := appClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
+		return reply{}, err
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)
 	if err != nil {
-		t.Fatal(err)
+		return reply{}, err
 	}
 	r := reply{status: res.StatusCode, header: res.Header, raw: raw}
 	_ = json.Unmarshal(raw, &r.json)
-	return r
+	return r, nil
 }
 
 // metric returns the value of one sample from the admin /metrics page, or
