@@ -63,7 +63,7 @@ total() { # bench iterations -> total Ir of the run, or empty when the binary la
   sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$out.log"
 }
 
-median() { tr ' ' '\n' | grep . | sort -n | awk '{v[NR]=$1} END{ if (NR) print v[int((NR+1)/2)] }'; }
+median() { tr ' ' '\n' | { grep . || true; } | sort -n | awk '{v[NR]=$1} END{ if (NR) print v[int((NR+1)/2)] }'; }
 
 echo "binary: $BIN; GOGC=$GOGCV; medians of $REPEAT runs"
 for b in $BENCHES; do
