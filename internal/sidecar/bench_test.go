@@ -42,6 +42,31 @@ func BenchmarkSidecarTAAP(b *testing.B) {
 	})
 }
 
+// BenchmarkUpstreamDirect is the same client and upstream without the
+// sidecar: BenchmarkSidecarBearer minus this is what the sidecar adds.
+func BenchmarkUpstreamDirect(b *testing.B) {
+	up, bad := benchUpstream(b, false)
+	// The client sends what the sidecar would have added.
+	benchLoop(b, up.URL+"/v1/things?limit=2", http.Header{"Authorization": {"Bearer " + benchToken}}, bad)
+}
+
+// benchUpstream is the partner: a small JSON answer, and a count of
+// requests that arrive without the token (or, when wantPoP, without a PoP).
+func benchUpstream(b *testing.B, wantPoP bool) (*httptest.Server, *atomic.Int64) {
+	var bad atomic.Int64
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+benchToken || (wantPoP && r.Header.Get("X-Authorization") == "") {
+			bad.Add(1)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"ok","items":[1,2]}`)
+	}))
+	b.Cleanup(up.Close)
+	return up, &bad
+}
+
 func benchSidecar(b *testing.B, edit func(*config.Binding)) {
 	var tokenCalls atomic.Int64
 	tok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -54,18 +79,7 @@ func benchSidecar(b *testing.B, edit func(*config.Binding)) {
 	// The upstream checks what the benchmark claims to measure: a request
 	// that arrives without the token (or without a PoP in TAAP mode) fails
 	// the benchmark instead of being counted.
-	wantPoP := edit != nil
-	var bad atomic.Int64
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "Bearer "+benchToken || (wantPoP && r.Header.Get("X-Authorization") == "") {
-			bad.Add(1)
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"status":"ok","items":[1,2]}`)
-	}))
-	b.Cleanup(up.Close)
+	up, bad := benchUpstream(b, edit != nil)
 
 	dir := b.TempDir()
 	for name, v := range map[string]string{"id": "bench-client\n", "secret": "bench-secret\n"} {
@@ -105,13 +119,19 @@ func benchSidecar(b *testing.B, edit func(*config.Binding)) {
 			b.Errorf("sidecar Run: %v", err)
 		}
 	})
-	url := "http://" + srv.Addr("bench") + "/v1/things?limit=2"
+	benchLoop(b, "http://"+srv.Addr("bench")+"/v1/things?limit=2", nil, bad)
+	if n := tokenCalls.Load(); n != 1 {
+		b.Fatalf("token endpoint called %d times, want 1: the token was not served from the cache", n)
+	}
+}
 
+// benchLoop sends GETs to url with header from b.RunParallel's goroutines.
+func benchLoop(b *testing.B, url string, header http.Header, bad *atomic.Int64) {
 	tr := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 256, DisableCompression: true}
 	b.Cleanup(tr.CloseIdleConnections)
 	client := &http.Client{Transport: tr}
 	// The first request fetches the token; everything measured is cached.
-	if code := benchGet(client, url); code != http.StatusOK {
+	if code := benchGet(client, url, header); code != http.StatusOK {
 		b.Fatalf("warm-up request: status %d", code)
 	}
 	b.ReportAllocs()
@@ -119,7 +139,7 @@ func benchSidecar(b *testing.B, edit func(*config.Binding)) {
 	var failed atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if code := benchGet(client, url); code != http.StatusOK {
+			if code := benchGet(client, url, header); code != http.StatusOK {
 				failed.Add(1)
 			}
 		}
@@ -128,13 +148,17 @@ func benchSidecar(b *testing.B, edit func(*config.Binding)) {
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%d requests failed (%d reached the upstream without the expected credentials)", n, bad.Load())
 	}
-	if n := tokenCalls.Load(); n != 1 {
-		b.Fatalf("token endpoint called %d times, want 1: the token was not served from the cache", n)
-	}
 }
 
-func benchGet(c *http.Client, url string) int {
-	resp, err := c.Get(url)
+func benchGet(c *http.Client, url string, header http.Header) int {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return 0
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		return 0
 	}

@@ -47,6 +47,8 @@ type binding struct {
 	taap   *pop.Builder
 	dpop   *signing.DPoPProver
 	mac    signing.MACSigner
+	// placed caches the current token's header values (bearer placement).
+	placed placedHeaders
 	// dpopNonce is the latest DPoP-Nonce the resource server sent (RFC 9449 §9).
 	dpopNonce atomic.Pointer[string]
 	// refreshToken remembers a rotated refresh token across invalidations;
@@ -56,7 +58,9 @@ type binding struct {
 	// operations, and then the request path never looks at it.
 	ops *opRouter
 
-	base    http.RoundTripper
+	base *headerTimeout
+	// proxy forwards the requests that ask for a protocol upgrade; every
+	// other request takes the direct path (forward.go).
 	proxy   *httputil.ReverseProxy
 	handler http.Handler
 	// subjectHeader carries the CIBA login_hint or the per-user subject.
@@ -107,7 +111,7 @@ func newBinding(cfg *config.Binding, env bindingEnv) (*binding, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.base = &headerTimeout{next: tr, d: cfg.Upstream.ResponseHeaderTimeout.Duration, after: env.after}
+	b.base = newHeaderTimeout(tr, cfg.Upstream.ResponseHeaderTimeout.Duration, env.after)
 	if p := cfg.PoP; p != nil {
 		switch p.Type {
 		case config.PoPTAAP:
@@ -135,11 +139,12 @@ func newBinding(cfg *config.Binding, env bindingEnv) (*binding, error) {
 	b.proxy = &httputil.ReverseProxy{
 		Rewrite:        b.rewrite,
 		ModifyResponse: scrubResponse,
-		Transport:      roundTripFunc(b.roundTrip),
+		Transport:      roundTripFunc(b.proxyRoundTrip),
 		// 0 = flush when the copy buffer fills. ReverseProxy still flushes
 		// every write of a response with no Content-Length (chunked exports,
 		// server-sent events), so streaming keeps working without paying a
-		// flush syscall on every small JSON response.
+		// flush syscall on every small JSON response. The direct path
+		// follows the same policy.
 		FlushInterval: 0,
 		BufferPool:    proxyBuffers,
 		ErrorHandler:  b.proxyError,
@@ -366,13 +371,25 @@ func (b *binding) newTransport(dest, caFile string, px *config.Proxy, mtls bool)
 }
 
 // proxyBuffers recycles the 32 KiB copy buffers; without it every proxied
-// response allocates one.
-var proxyBuffers = &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+// response allocates one. The pool holds array pointers, so putting one
+// back boxes nothing (a []byte would be boxed into a new interface value
+// on every Put).
+var proxyBuffers = &bufferPool{p: sync.Pool{New: func() any { return new(copyBuffer) }}}
+
+type copyBuffer [32 << 10]byte
 
 type bufferPool struct{ p sync.Pool }
 
-func (b *bufferPool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
-func (b *bufferPool) Put(x []byte) { b.p.Put(&x) }
+func (b *bufferPool) get() *copyBuffer  { return b.p.Get().(*copyBuffer) }
+func (b *bufferPool) put(x *copyBuffer) { b.p.Put(x) }
+
+// Get and Put make it an httputil.BufferPool, for ReverseProxy.
+func (b *bufferPool) Get() []byte { return b.get()[:] }
+func (b *bufferPool) Put(x []byte) {
+	if len(x) == len(copyBuffer{}) {
+		b.put((*copyBuffer)(x))
+	}
+}
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
 

@@ -42,23 +42,26 @@ func budgetSource(memoryLimit int64) string {
 // semaphore; an OOM kill would lose every cached token) and the time one
 // body may take to arrive (a trickled body would hold its share forever).
 type bodyBuffer struct {
-	budget  *semaphore.Weighted
-	size    int64
-	timeout time.Duration
-	after   afterFunc
+	budget *semaphore.Weighted
+	size   int64
+	reads  *deadlineQueue
 }
 
 func newBodyBuffer(size int64, timeout time.Duration, after afterFunc) *bodyBuffer {
-	return &bodyBuffer{budget: semaphore.NewWeighted(size), size: size, timeout: timeout, after: after}
+	return &bodyBuffer{budget: semaphore.NewWeighted(size), size: size,
+		reads: newDeadlineQueue(timeout, after, func(e *deadlineEntry) {
+			_ = http.NewResponseController(e.w).SetReadDeadline(readDeadlinePast)
+		})}
 }
 
 // readDeadlinePast is any instant in the past: setting it as the read
 // deadline makes a blocked read return at once.
 var readDeadlinePast = time.Unix(1, 0)
 
-// read buffers r's body of at most limit bytes. The caller must call release
-// once the body is no longer needed (after the upstream round trip).
-func (bb *bodyBuffer) read(w http.ResponseWriter, r *http.Request, limit int64) (body []byte, release func(), err error) {
+// read buffers r's body of at most limit bytes; dl is the request's
+// deadline slot. The caller must call release once the body is no longer
+// needed (after the upstream round trip).
+func (bb *bodyBuffer) read(w http.ResponseWriter, r *http.Request, limit int64, dl *deadlineEntry) (body []byte, release func(), err error) {
 	if r.ContentLength > limit {
 		return nil, nil, errBodyTooLarge(limit)
 	}
@@ -72,15 +75,15 @@ func (bb *bodyBuffer) read(w http.ResponseWriter, r *http.Request, limit int64) 
 		return nil, nil, &proxyError{status: http.StatusServiceUnavailable, code: "body_buffer_full", retryAfter: time.Second,
 			detail: fmt.Sprintf("the sidecar is already buffering its limit of %d bytes of signed request bodies; retry shortly", bb.size)}
 	}
-	rc := http.NewResponseController(w)
-	dl := startDeadline(bb.after, bb.timeout, func() { _ = rc.SetReadDeadline(readDeadlinePast) })
+	dl.w = w
+	bb.reads.start(dl)
 	body, err = readBody(r, limit)
-	if dl.finish() {
+	if bb.reads.finish(dl) {
 		bb.budget.Release(reserved)
 		return nil, nil, &proxyError{status: http.StatusRequestTimeout, code: "body_timeout",
-			detail: fmt.Sprintf("the request body did not arrive within bodyReadTimeout (%s); it must be buffered because the sidecar signs it or rewrites its form parameters", bb.timeout)}
+			detail: fmt.Sprintf("the request body did not arrive within bodyReadTimeout (%s); it must be buffered because the sidecar signs it or rewrites its form parameters", bb.reads.d)}
 	}
-	_ = rc.SetReadDeadline(time.Time{})
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	if err != nil {
 		bb.budget.Release(reserved)
 		return nil, nil, err

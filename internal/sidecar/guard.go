@@ -3,6 +3,7 @@ package sidecar
 import (
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/oauth-injector/oauth-injector/internal/config"
@@ -31,10 +32,35 @@ func newHeaderSet(names ...string) headerSet {
 
 func foldHeader(n string) string { return strings.ToLower(strings.ReplaceAll(n, "_", "-")) }
 
+// has reports whether the field name k is in the set. It runs for every
+// field of every request and response, so it folds into a stack buffer:
+// a map lookup keyed by string(bytes) does not allocate. Field names are
+// ASCII tokens (net/http refuses others), so ASCII folding is foldHeader's.
+func (s headerSet) has(k string) bool {
+	var buf [64]byte
+	if len(k) > len(buf) {
+		_, ok := s[foldHeader(k)]
+		return ok
+	}
+	f := buf[:len(k)]
+	for i := 0; i < len(k); i++ {
+		switch c := k[i]; {
+		case c == '_':
+			f[i] = '-'
+		case 'A' <= c && c <= 'Z':
+			f[i] = c + ('a' - 'A')
+		default:
+			f[i] = c
+		}
+	}
+	_, ok := s[string(f)]
+	return ok
+}
+
 // strip deletes every field of h whose name is in the set.
 func (s headerSet) strip(h http.Header) {
 	for k := range h {
-		if _, ok := s[foldHeader(k)]; ok {
+		if s.has(k) {
 			delete(h, k)
 		}
 	}
@@ -83,9 +109,14 @@ func (g *requestGuard) admit(w http.ResponseWriter, r *http.Request) *proxyError
 func (g *requestGuard) scrubOutgoing(out *http.Request) {
 	g.strip.strip(out.Header)
 	g.strip.strip(out.Trailer)
-	if q, changed := signing.StripAccessToken(out.URL.RawQuery); changed {
-		out.URL.RawQuery = q
-		out.URL.ForceQuery = false
+	g.scrubQuery(out.URL)
+}
+
+// scrubQuery removes access_token from the app's query.
+func (g *requestGuard) scrubQuery(u *url.URL) {
+	if q, changed := signing.StripAccessToken(u.RawQuery); changed {
+		u.RawQuery = q
+		u.ForceQuery = false
 	}
 }
 

@@ -23,7 +23,10 @@ type fullSeen struct {
 	header  http.Header
 	trailer http.Header
 	query   url.Values
-	body    string
+	// rawQuery is the query as sent, before Go's parser drops what it
+	// cannot read.
+	rawQuery string
+	body     string
 }
 
 // inspectingUpstream records the complete request, reading the body first so
@@ -32,7 +35,7 @@ func inspectingUpstream(t *testing.T, h func(w http.ResponseWriter)) (*httptest.
 	var last atomic.Pointer[fullSeen]
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		last.Store(&fullSeen{method: r.Method, header: r.Header.Clone(), trailer: r.Trailer.Clone(), query: r.URL.Query(), body: string(b)})
+		last.Store(&fullSeen{method: r.Method, header: r.Header.Clone(), trailer: r.Trailer.Clone(), query: r.URL.Query(), rawQuery: r.URL.RawQuery, body: string(b)})
 		if h != nil {
 			h(w)
 			return

@@ -3,13 +3,11 @@ package sidecar
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"net/http/httputil"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,16 +17,23 @@ import (
 	"github.com/oauth-injector/oauth-injector/internal/oauth"
 	"github.com/oauth-injector/oauth-injector/internal/pop"
 	"github.com/oauth-injector/oauth-injector/internal/refresher"
-	"github.com/oauth-injector/oauth-injector/internal/signing"
 )
 
-// reqState travels from the handler to the round tripper in the context.
+// reqState is the pipeline's per-request state. On the direct path it is
+// handed to roundTrip; requests that go through ReverseProxy (upgrades)
+// carry it in their context.
 type reqState struct {
 	subject string
 	// body is the buffered request body when the sidecar signs or rewrites
 	// it; nil means the body streams through untouched.
 	body     []byte
 	buffered bool
+	// trace forwards 1xx responses on the direct path; nil under
+	// ReverseProxy, which has its own.
+	trace *clientTrace
+	// deadline is the slot of whichever deadline runs: the body read, then
+	// each upstream attempt's response header wait.
+	deadline deadlineEntry
 	// tokens is the operation's token cache; nil means the binding's own.
 	tokens *refresher.Cache
 }
@@ -37,14 +42,14 @@ type stateKey struct{}
 
 func (b *binding) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	rec := &statusRecorder{ResponseWriter: w}
+	ex := &exchange{rec: statusRecorder{ResponseWriter: w}}
+	rec, st := &ex.rec, &ex.st
 	defer func() { b.metrics.request(rec.code(), time.Since(start)) }()
 
 	if err := b.guard.admit(rec, r); err != nil {
 		writeError(rec, b.cfg.Name, err)
 		return
 	}
-	st := &reqState{}
 	if b.ops != nil {
 		tokens, perr := b.ops.route(r)
 		if perr != nil {
@@ -61,7 +66,7 @@ func (b *binding) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if b.needsBody(r) {
-		body, release, err := b.bodies.read(rec, r, b.maxBody())
+		body, release, err := b.bodies.read(rec, r, b.maxBody(), &st.deadline)
 		if err != nil {
 			writeError(rec, b.cfg.Name, classify(err))
 			return
@@ -74,7 +79,11 @@ func (b *binding) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	} else if r.ContentLength == 0 {
 		st.buffered = true // nothing to replay but an empty body
 	}
-	b.proxy.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+	if upgradeType(r.Header) != "" {
+		b.proxy.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+		return
+	}
+	b.forward(ex, r)
 }
 
 func (b *binding) checkSubject(s string) *proxyError {
@@ -129,6 +138,7 @@ func isForm(ct string) bool {
 	return err == nil && mt == "application/x-www-form-urlencoded"
 }
 
+// rewrite and proxyRoundTrip are ReverseProxy's hooks, for upgrades.
 func (b *binding) rewrite(pr *httputil.ProxyRequest) {
 	// Scrub before SetURL joins the query with the upstream's own, so only
 	// what the app sent is touched.
@@ -136,12 +146,23 @@ func (b *binding) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(b.upstream)
 }
 
-// roundTrip is the per-request credential pipeline (DESIGN §4 steps 3-8).
-func (b *binding) roundTrip(out *http.Request) (*http.Response, error) {
+func (b *binding) proxyRoundTrip(out *http.Request) (*http.Response, error) {
 	st, _ := out.Context().Value(stateKey{}).(*reqState)
 	if st == nil {
 		st = &reqState{}
 	}
+	// roundTrip replaces the context of the request it sends: give it a
+	// copy of ReverseProxy's.
+	return b.roundTrip(out.WithContext(out.Context()), st)
+}
+
+// dpopNonceHeader is canonical, so looking it up costs no copy.
+const dpopNonceHeader = "Dpop-Nonce"
+
+// roundTrip is the per-request credential pipeline (DESIGN §4 steps 3-8).
+// out is the sidecar's own outbound request.
+func (b *binding) roundTrip(out *http.Request, st *reqState) (*http.Response, error) {
+	base := out.Context()
 	tokens := b.tokens
 	if st.tokens != nil {
 		tokens = st.tokens
@@ -150,13 +171,13 @@ func (b *binding) roundTrip(out *http.Request) (*http.Response, error) {
 		var tok *oauth.Token
 		if tokens != nil {
 			var err error
-			if tok, err = tokens.Token(out.Context(), st.subject); err != nil {
+			if tok, err = tokens.Token(base, st.subject); err != nil {
 				return nil, err
 			}
 		}
 		req := out
 		if attempt > 0 {
-			req = out.Clone(out.Context())
+			req = out.Clone(base)
 			if st.body != nil {
 				req.Body = io.NopCloser(bytes.NewReader(st.body))
 			}
@@ -164,12 +185,14 @@ func (b *binding) roundTrip(out *http.Request) (*http.Response, error) {
 		if err := b.authorize(req, st.body, tok); err != nil {
 			return nil, err
 		}
-		resp, err := b.base.RoundTrip(req)
+		resp, err := b.base.roundTrip(req, base, st.trace, &st.deadline)
 		if err != nil {
 			return nil, fmt.Errorf("upstream %s: %w", b.upstream.Host, err)
 		}
-		if n := resp.Header.Get("DPoP-Nonce"); n != "" && b.dpop != nil {
-			b.dpopNonce.Store(&n)
+		if b.dpop != nil {
+			if n := resp.Header.Get(dpopNonceHeader); n != "" {
+				b.dpopNonce.Store(&n)
+			}
 		}
 		if resp.StatusCode != http.StatusUnauthorized || attempt > 0 || !st.buffered || tok == nil {
 			return resp, nil
@@ -180,7 +203,7 @@ func (b *binding) roundTrip(out *http.Request) (*http.Response, error) {
 		// subject's token at most once per interval: when it refuses, the
 		// upstream is refusing the request, not the token, and its 401
 		// goes to the app without costing a token call.
-		nonceChallenge := b.dpop != nil && strings.Contains(resp.Header.Get("WWW-Authenticate"), "use_dpop_nonce")
+		nonceChallenge := b.dpop != nil && strings.Contains(resp.Header.Get("Www-Authenticate"), "use_dpop_nonce")
 		if !nonceChallenge && !tokens.Invalidate(st.subject, tok) {
 			return resp, nil
 		}
@@ -211,45 +234,6 @@ func (b *binding) authorize(req *http.Request, body []byte, tok *oauth.Token) er
 		if err := s.Sign(req, body); err != nil {
 			return newProxyError(http.StatusInternalServerError, "signing_failed", "OAuth 1.0a: "+err.Error())
 		}
-	}
-	return nil
-}
-
-func (b *binding) placeToken(req *http.Request, body *[]byte, tok *oauth.Token) error {
-	if n := b.cfg.TokenPlacement.IDTokenHeader; n != "" && tok.IDToken != "" {
-		req.Header.Set(n, tok.IDToken)
-	}
-	if tok.TokenType == "mac" {
-		if err := b.mac.Sign(req, tok.AccessToken, tok.MACKey, tok.MACAlgorithm); err != nil {
-			return newProxyError(http.StatusInternalServerError, "signing_failed", "MAC: "+err.Error())
-		}
-		return nil
-	}
-	scheme := "Bearer"
-	if b.dpop != nil {
-		scheme = "DPoP"
-		var nonce string
-		if n := b.dpopNonce.Load(); n != nil {
-			nonce = *n
-		}
-		proof, err := b.dpop.Proof(req.Method, req.URL.String(), tok.AccessToken, nonce)
-		if err != nil {
-			return newProxyError(http.StatusInternalServerError, "signing_failed", "DPoP: "+err.Error())
-		}
-		req.Header.Set("DPoP", proof)
-	}
-	nb, err := signing.PlaceToken(req, *body, b.cfg.TokenPlacement.In, scheme, tok.AccessToken)
-	if err != nil {
-		if errors.Is(err, signing.ErrPlacement) {
-			return newProxyError(http.StatusBadRequest, "token_placement", err.Error())
-		}
-		return err
-	}
-	if b.cfg.TokenPlacement.In == config.PlaceForm {
-		*body = nb
-		req.Body = io.NopCloser(bytes.NewReader(nb))
-		req.ContentLength = int64(len(nb))
-		req.Header.Set("Content-Length", strconv.Itoa(len(nb)))
 	}
 	return nil
 }

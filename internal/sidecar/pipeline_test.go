@@ -3,6 +3,7 @@ package sidecar
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -392,6 +393,46 @@ func TestAdminEndpoints(t *testing.T) {
 	} {
 		if !strings.Contains(b, m) {
 			t.Errorf("/metrics lacks %s", m)
+		}
+	}
+}
+
+// TestPlacedHeadersFollowToken: the header values a token puts on requests
+// are the current token's on every request, before and after a 401 makes
+// the sidecar fetch a new one, and the app's own values never pass.
+func TestPlacedHeadersFollowToken(t *testing.T) {
+	ts := &tokenServer{}
+	ts.set(func(w http.ResponseWriter, r *http.Request, n int64) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": fmt.Sprintf("AT-%d", n), "id_token": fmt.Sprintf("ID-%d", n),
+			"token_type": "Bearer", "expires_in": 3600})
+	})
+	tok := httptest.NewServer(ts)
+	defer tok.Close()
+	var refuse atomic.Bool
+	up, last, _ := recordingUpstream(t, func(int64) int {
+		if refuse.CompareAndSwap(true, false) {
+			return 401
+		}
+		return 200
+	})
+	sc := startSidecar(t, bearerBinding(t, tok.URL, up.URL, func(b *config.Binding) { b.TokenPlacement.IDTokenHeader = "x-auth-originator" }))
+	steps := []struct {
+		refuse           bool
+		wantAuth, wantID string
+	}{
+		{wantAuth: "Bearer AT-1", wantID: "ID-1"},
+		{wantAuth: "Bearer AT-1", wantID: "ID-1"},
+		{refuse: true, wantAuth: "Bearer AT-2", wantID: "ID-2"}, // the replay's
+		{wantAuth: "Bearer AT-2", wantID: "ID-2"},
+	}
+	for i, s := range steps {
+		refuse.Store(s.refuse)
+		resp, _ := get(t, sc.url+"/x", map[string]string{"Authorization": "Bearer app", "X-Auth-Originator": "app"})
+		h := last.Load().header
+		if resp.StatusCode != 200 || h.Get("Authorization") != s.wantAuth || fmt.Sprint(h["X-Auth-Originator"]) != "["+s.wantID+"]" {
+			t.Fatalf("request %d: status %d, upstream saw Authorization %q and X-Auth-Originator %q; want %q and %q",
+				i, resp.StatusCode, h.Get("Authorization"), h["X-Auth-Originator"], s.wantAuth, s.wantID)
 		}
 	}
 }
