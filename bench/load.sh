@@ -308,6 +308,23 @@ fixed_rate() {
     "$(get done_rps "$name")" "$(get vcpu "$name")" "$(get cpu_per_req_us "$name")" "$(get p99_ms "$name")" "$(get errors "$name")")"
 }
 
+# fixed_rate_nginx NAME RATE: nginx at RATE req/s the same way, measuring
+# its worker: a reference for the sidecar's CPU at a fixed rate (no target;
+# it shows what this machine's kernel and loopback cost any proxy).
+fixed_rate_nginx() {
+  local name=$1 rate=$2 worker
+  start_nginx
+  worker=$(pgrep -P "$NGX_PID" | head -1)
+  [[ -n $worker ]] || die "nginx has no worker process"
+  log "$name: nginx at $rate req/s for ${RSS_SECONDS}s, sampling CPU and RSS of its worker (pid $worker)"
+  "${LOAD_ON[@]}" "$WORK/bin/loadgen" -url "$NGX_URL$PATHQ" -c 32 -rate "$rate" -d "${RSS_SECONDS}s" -warmup "${WARMUP}s" \
+    -rss-pid "$worker" -cpu-pid "$worker" -clk-tck "$CLK_TCK" >"$WORK/$name.out" 2>&1 ||
+    { cat "$WORK/$name.out" >&2; die "$name run failed"; }
+  stop_pid "$NGX_PID"
+  log "$(printf '%-16s %s req/s served, %s vCPU, %s us CPU/request' "$name" \
+    "$(get done_rps "$name")" "$(get vcpu "$name")" "$(get cpu_per_req_us "$name")")"
+}
+
 # sign_rate NAME: raw RS256 signatures/s and CPU per signature on the proxy's cores.
 sign_rate() {
   "${PROXY_ON[@]}" "$WORK/bin/signrate" -key "$KEY" -d "${SIGN_SECONDS}s" -warmup 1s -clk-tck "$CLK_TCK" >"$WORK/$1.out" 2>&1 ||
@@ -363,6 +380,7 @@ for pass in $PASSES; do
     stop_pid "$SC_PID"
 
     fixed_rate rate_bearer bearer "$RATE"
+    [[ -n $NGINX ]] && fixed_rate_nginx rate_nginx "$RATE"
     fixed_rate rate_taap taap "$RATE"
     if [[ $TAAP_RATE == auto ]]; then
       TAAP_RATE=$(awk -v r="$(get signs_per_s "sign_$pass")" 'BEGIN{ n = int(r / 2); print (n < 1 ? 1 : n) }')
@@ -426,7 +444,7 @@ OUT=$RESULTS/$STAMP.txt
   done
   echo
   echo "fixed-rate runs ($PRIMARY, Go loadgen, open loop, 32 connections, ${RSS_SECONDS}s; CPU = user+sys from /proc/<pid>/stat):"
-  for c in rate_bearer rate_taap cpu_taap; do
+  for c in rate_bearer rate_nginx rate_taap cpu_taap; do
     [[ -f $WORK/$c.out ]] || { printf '  %-11s skipped\n' "$c"; continue; }
     printf '  %-11s offered %s req/s, served %s req/s, p50 %s ms, p99 %s ms, errors %s, non2xx %s, %s vCPU (user %s s, sys %s s), %s us CPU/request served, peak VmRSS %s MiB, VmHWM %s MiB\n' \
       "$c" "$(get rps $c)" "$(get done_rps $c)" "$(get p50_ms $c)" "$(get p99_ms $c)" "$(get errors $c)" "$(get non2xx $c)" "$(get vcpu $c)" \

@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -159,6 +160,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(st
 	if err != nil {
 		return err
 	}
+	limitProcs(getenv, runtime.GOMAXPROCS, log)
 	srv, err := sidecar.New(cfg, log, sidecar.WithMemoryLimit(memLimit))
 	if err != nil {
 		return err

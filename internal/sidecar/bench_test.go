@@ -2,10 +2,6 @@ package sidecar
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"io"
 	"net"
 	"net/http"
@@ -177,20 +173,13 @@ func benchFreePort(b *testing.B) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// benchRSAKeyFile writes a fresh 2048-bit key, the size TAAP partners use,
-// so BenchmarkSidecarTAAP signs with the same cost as production.
+// benchRSAKeyFile is the 2048-bit key internal/pop's benchmarks and
+// bench/load.sh sign with: the size TAAP partners use, and the same key
+// every run, so instruction counts repeat (generating one is random work).
 func benchRSAKeyFile(b *testing.B) string {
 	b.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	path, err := filepath.Abs(filepath.Join("..", "pop", "testdata", "rsa_pkcs8.pem"))
 	if err != nil {
-		b.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		b.Fatal(err)
-	}
-	path := filepath.Join(b.TempDir(), "key.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		b.Fatal(err)
 	}
 	return path
