@@ -57,7 +57,7 @@ func startPartner(ctx context.Context, s *suite) (*partner, error) {
 		return nil, err
 	}
 	p.caPEM = ca.CertPEM
-	serving, err := ca.ServerCert(net.ParseIP(localnode.NodeIP))
+	serving, err := ca.ServerCert(localnode.NodeIP)
 	if err != nil {
 		return nil, err
 	}

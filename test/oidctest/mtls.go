@@ -1,18 +1,11 @@
 package oidctest
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
-	"time"
+
+	"github.com/oauth-injector/oauth-injector/internal/testutil/pki"
 )
 
 // AuthTLSClient is RFC 8705 §2.1.1 PKI mutual-TLS client authentication.
@@ -23,89 +16,15 @@ const AuthTLSClient = "tls_client_auth"
 // "CN=" + MTLSClientCN for it.
 const MTLSClientCN = "sidecar-client"
 
-// CA is a throw-away certificate authority for tests.
-type CA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	// CertPEM is the CA certificate, for a trust store.
-	CertPEM []byte
-}
+// CA is the project's throwaway test CA; the aliases keep this package's
+// callers on oidctest names.
+type CA = pki.CA
 
-// KeyPair is a PEM certificate and its PKCS#8 PEM private key.
-type KeyPair struct {
-	CertPEM, KeyPEM []byte
-}
+// KeyPair is a certificate issued by a CA and its private key.
+type KeyPair = pki.KeyPair
 
-// NewCA creates a self-signed P-256 CA named cn, valid for a day.
-func NewCA(cn string) (*CA, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("oidctest: generate CA key: %w", err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: cn},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return nil, fmt.Errorf("oidctest: create CA certificate: %w", err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, fmt.Errorf("oidctest: parse CA certificate: %w", err)
-	}
-	return &CA{cert: cert, key: key, CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}, nil
-}
-
-// ServerCert issues a TLS server certificate for the given IP addresses.
-func (ca *CA) ServerCert(ips ...net.IP) (KeyPair, error) {
-	return ca.issue(&x509.Certificate{
-		Subject:     pkix.Name{CommonName: "oidctest-server"},
-		IPAddresses: ips,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	})
-}
-
-// ClientCert issues a TLS client certificate whose subject is CN=cn.
-func (ca *CA) ClientCert(cn string) (KeyPair, error) {
-	return ca.issue(&x509.Certificate{
-		Subject:     pkix.Name{CommonName: cn},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	})
-}
-
-func (ca *CA) issue(tmpl *x509.Certificate) (KeyPair, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return KeyPair{}, fmt.Errorf("oidctest: generate key for %s: %w", tmpl.Subject.CommonName, err)
-	}
-	tmpl.SerialNumber = serial()
-	tmpl.NotBefore = time.Now().Add(-time.Hour)
-	tmpl.NotAfter = time.Now().Add(24 * time.Hour)
-	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
-	if err != nil {
-		return KeyPair{}, fmt.Errorf("oidctest: issue certificate for %s: %w", tmpl.Subject.CommonName, err)
-	}
-	pk, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return KeyPair{}, fmt.Errorf("oidctest: encode key for %s: %w", tmpl.Subject.CommonName, err)
-	}
-	return KeyPair{
-		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		KeyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}),
-	}, nil
-}
-
-func serial() *big.Int {
-	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	return n
-}
+// NewCA creates a self-signed P-256 CA named cn.
+func NewCA(cn string) (*CA, error) { return pki.NewCA(cn) }
 
 // MTLS is the material of a provider started with Options.MTLS. The files
 // live in the test's temporary directory.
@@ -132,7 +51,7 @@ func newMTLS() (*MTLS, *tlsConfig, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	srv, err := ca.ServerCert(net.IPv4(127, 0, 0, 1))
+	srv, err := ca.ServerCert("127.0.0.1")
 	if err != nil {
 		return nil, nil, err
 	}
