@@ -2,9 +2,9 @@ package sidecar
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -14,11 +14,13 @@ import (
 	"net/http/httptrace"
 	"net/http/httputil"
 	"net/textproto"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/oauth-injector/oauth-injector/internal/config"
+	"github.com/oauth-injector/oauth-injector/internal/testutil"
 )
 
 // The tests in this file pin what the sidecar does as an HTTP proxy, apart
@@ -482,7 +484,8 @@ func TestProtocolUpgrade(t *testing.T) {
 // partner offers it, and the binding's client certificate when it asks.
 func TestUpstreamTLS(t *testing.T) {
 	tok := bearerTokenEndpoint(t)
-	client := selfSignedCert(t, "app-client")
+	ca := testutil.NewCA(t, "partner test CA")
+	server, client := ca.Server(t, "127.0.0.1"), ca.Client(t, "app-client")
 	cases := []struct {
 		name      string
 		http2     bool
@@ -507,17 +510,18 @@ func TestUpstreamTLS(t *testing.T) {
 				_, _ = io.WriteString(w, "data: ok\n\n")
 			}))
 			up.EnableHTTP2 = tc.http2
+			up.TLS = &tls.Config{Certificates: []tls.Certificate{server.TLS}, MinVersion: tls.VersionTLS12}
 			if tc.mutual {
-				up.TLS = client.serverConfig()
+				up.TLS.ClientAuth, up.TLS.ClientCAs = tls.RequireAndVerifyClientCert, ca.Pool
 			}
 			up.StartTLS()
 			t.Cleanup(up.Close)
-			dir := writeFiles(t, map[string]string{"ca.pem": certPEM(up.Certificate().Raw), "tls.crt": client.certPEM, "tls.key": client.keyPEM})
+			dir := writeFiles(t, map[string]string{"tls.crt": string(client.CertPEM), "tls.key": string(client.KeyPEM)})
 			sc := startSidecar(t, bearerBinding(t, tok.URL, up.URL, func(b *config.Binding) {
-				b.Upstream.CAFile = dir + "/ca.pem"
+				b.Upstream.CAFile = ca.WritePEM(t, dir, "ca.pem")
 				if tc.mutual {
 					b.ClientAuth = config.ClientAuth{Method: config.AuthTLSClientAuth, ClientIDFile: b.ClientAuth.ClientIDFile,
-						TLSCertFile: dir + "/tls.crt", TLSKeyFile: dir + "/tls.key"}
+						TLSCertFile: filepath.Join(dir, "tls.crt"), TLSKeyFile: filepath.Join(dir, "tls.key")}
 				}
 			}))
 			resp, body := get(t, sc.url+"/events", nil)
@@ -533,11 +537,4 @@ func TestUpstreamTLS(t *testing.T) {
 			}
 		})
 	}
-}
-
-// certPEM encodes a DER certificate.
-func certPEM(der []byte) string {
-	var b bytes.Buffer
-	_ = pemEncode(&b, "CERTIFICATE", der)
-	return b.String()
 }
