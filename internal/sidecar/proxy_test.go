@@ -16,6 +16,7 @@ import (
 	"net/textproto"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -316,6 +317,32 @@ func TestStreamingUpload(t *testing.T) {
 	res := <-results
 	if res.n != size || res.sum != sha256.Sum256(data) {
 		t.Fatalf("upstream got %d bytes (sha256 match %v), want %d identical bytes", res.n, res.sum == sha256.Sum256(data), size)
+	}
+}
+
+// TestExpectContinue: an app that waits for 100 Continue before sending
+// its body gets it, and the body reaches the partner, which also sees the
+// expectation.
+func TestExpectContinue(t *testing.T) {
+	tok := bearerTokenEndpoint(t)
+	up, last := inspectingUpstream(t, nil)
+	sc := startSidecar(t, bearerBinding(t, tok.URL, up.URL, nil))
+	// The client holds the body back until a 100 arrives; its timeout is a
+	// liveness guard, not a measurement.
+	client := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: time.Minute}, Timeout: time.Minute}
+	req, err := http.NewRequest("PUT", sc.url+"/blob", chunkedBody{strings.NewReader("payload")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Expect", "100-continue")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	s := last.Load()
+	if resp.StatusCode != 200 || s == nil || s.body != "payload" || s.header.Get("Expect") != "100-continue" {
+		t.Fatalf("status %d; upstream saw %+v", resp.StatusCode, s)
 	}
 }
 
