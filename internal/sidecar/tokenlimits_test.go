@@ -356,11 +356,17 @@ func TestTokenFailuresLogged(t *testing.T) {
 		t.Fatalf("%d 'token fetch failed' lines for 150 requests over two failure states, want 2", len(failed))
 	}
 	host := strings.TrimPrefix(te.srv.URL, "http://")
+	// The two lines come from fetch completions, which may be logged in
+	// either order relative to each other; each state must have its line.
+	byCode := map[any]observer.LoggedEntry{}
+	for _, e := range failed {
+		byCode[e.ContextMap()["oauth_error"]] = e
+	}
 	for i, want := range []struct {
 		code   string
 		status int64
 	}{{"invalid_client", 401}, {"temporarily_unavailable", 503}} {
-		e := failed[i]
+		e := byCode[want.code]
 		f := e.ContextMap()
 		if e.Level != zapcore.WarnLevel || f["oauth_error"] != want.code || f["http_status"] != want.status ||
 			f["grant"] != config.GrantClientCredentials || f["endpoint_host"] != host || f["attempt"] == nil || f["next_retry"] == nil {
