@@ -71,6 +71,7 @@ test: tools verify-generated
 	$(GO) vet ./...
 	$(HELM) lint charts/oauth-injector
 	$(GO) test -count=1 -timeout 45m $$($(GO) list ./... | grep -v /test/node)
+	cd bench/stackfloor && $(GO) vet ./... && $(GO) test -count=1 ./...
 	@$(MAKE) -s test-node
 
 # The real-node tier alone (needs root; see README).

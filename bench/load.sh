@@ -22,6 +22,9 @@
 #   PASSES="pinned unpinned"  throughput passes; the first also runs the latency,
 #                 CPU and RSS cases. pinned: proxy on CPU 1, load tool and upstream
 #                 on CPU 0. PIN=0 (older knob) means PASSES=unpinned.
+#   STACKS="nethttp reverseproxy fasthttp"  stack floors (bench/stackfloor) measured beside
+#                 the sidecar: each stack forwarding with a static header and nothing
+#                 else; STACKS="" skips them
 #   TOOL=auto     wrk when installed, else the Go loadgen (force with TOOL=wrk|loadgen)
 #   NO_INSTALL=1  never apt-get install nginx/wrk      RESULTS=bench/results
 set -euo pipefail
@@ -43,6 +46,7 @@ if [[ -z ${PASSES:-} ]]; then
   if [[ ${PIN:-1} == 0 ]]; then PASSES=unpinned; else PASSES="pinned unpinned"; fi
 fi
 TOOL=${TOOL:-auto}
+STACKS=${STACKS-nethttp reverseproxy fasthttp}
 RESULTS=${RESULTS:-$ROOT/bench/results}
 KEY=$ROOT/internal/pop/testdata/rsa_pkcs8.pem # the key BenchmarkRawRS256Sign uses
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
@@ -130,6 +134,12 @@ CGO_ENABLED=0 go build -trimpath -o "$WORK/bin/injector" ./cmd/injector
 go build -o "$WORK/bin/upstream" ./bench/upstream
 go build -o "$WORK/bin/loadgen" ./bench/loadgen
 CGO_ENABLED=0 go build -trimpath -o "$WORK/bin/signrate" ./bench/signrate
+# Its own module (fasthttp stays out of the project's go.mod); it needs the
+# Go module proxy once, like every other dependency.
+if [[ -n $STACKS ]] && ! (cd bench/stackfloor && CGO_ENABLED=0 go build -trimpath -o "$WORK/bin/stackfloor" .) >"$WORK/stackfloor-build.log" 2>&1; then
+  log "bench/stackfloor did not build, so the stack floors are SKIPPED: $(tail -1 "$WORK/stackfloor-build.log")"
+  STACKS=""
+fi
 
 # ---------------------------------------------------------------- helpers
 free_port() {
@@ -275,6 +285,17 @@ EOF
   wait_http "$NGX_URL$PATHQ" nginx || { cat "$d/error.log" >&2; exit 1; }
 }
 
+# ---------------------------------------------------------------- stack floors
+start_floor() { # stack -> FL_PID FL_URL
+  rm -f "$WORK/floor.addr"
+  start_bg "$WORK/floor-$1.log" "${PROXY_ON[@]}" "$WORK/bin/stackfloor" -stack "$1" -upstream "$UP" -ready-file "$WORK/floor.addr"
+  FL_PID=$LAST_PID
+  for _ in $(seq 1 100); do [[ -s $WORK/floor.addr ]] && break; sleep 0.1; done
+  [[ -s $WORK/floor.addr ]] || { cat "$WORK/floor-$1.log" >&2; die "stackfloor -stack $1 did not start"; }
+  FL_URL=http://$(head -1 "$WORK/floor.addr")
+  wait_http "$FL_URL$PATHQ" "stackfloor ($1)"
+}
+
 # ---------------------------------------------------------------- upstream
 start_upstream() { # -> UP_PID UP
   rm -f "$WORK/upstream.addr"
@@ -308,26 +329,34 @@ fixed_rate() {
     "$(get done_rps "$name")" "$(get vcpu "$name")" "$(get cpu_per_req_us "$name")" "$(get p99_ms "$name")" "$(get errors "$name")")"
 }
 
-# fixed_rate_nginx NAME RATE: nginx at RATE req/s the same way, measuring
-# its worker: a reference for the sidecar's CPU at a fixed rate (no target;
-# it shows what this machine's kernel and loopback cost any proxy).
-fixed_rate_nginx() {
-  local name=$1 rate=$2 worker
-  start_nginx
-  worker=$(pgrep -P "$NGX_PID" | head -1)
-  [[ -n $worker ]] || die "nginx has no worker process"
-  log "$name: nginx at $rate req/s for ${RSS_SECONDS}s, sampling CPU and RSS of its worker (pid $worker)"
-  "${LOAD_ON[@]}" "$WORK/bin/loadgen" -url "$NGX_URL$PATHQ" -c 32 -rate "$rate" -d "${RSS_SECONDS}s" -warmup "${WARMUP}s" \
-    -rss-pid "$worker" -cpu-pid "$worker" -clk-tck "$CLK_TCK" >"$WORK/$name.out" 2>&1 ||
+# fixed_rate_ref NAME RATE URL PID: a reference proxy (nginx's worker, a
+# stack floor) at RATE req/s the same way: no target; it shows what this
+# machine's kernel and loopback, and each HTTP stack, cost at a fixed rate.
+fixed_rate_ref() {
+  local name=$1 rate=$2 url=$3 pid=$4
+  log "$name: $rate req/s for ${RSS_SECONDS}s, sampling CPU and RSS of pid $pid"
+  "${LOAD_ON[@]}" "$WORK/bin/loadgen" -url "$url$PATHQ" -c 32 -rate "$rate" -d "${RSS_SECONDS}s" -warmup "${WARMUP}s" \
+    -rss-pid "$pid" -cpu-pid "$pid" -clk-tck "$CLK_TCK" >"$WORK/$name.out" 2>&1 ||
     { cat "$WORK/$name.out" >&2; die "$name run failed"; }
-  stop_pid "$NGX_PID"
   log "$(printf '%-16s %s req/s served, %s vCPU, %s us CPU/request' "$name" \
     "$(get done_rps "$name")" "$(get vcpu "$name")" "$(get cpu_per_req_us "$name")")"
 }
 
-# sign_rate NAME: raw RS256 signatures/s and CPU per signature on the proxy's cores.
+fixed_rate_nginx() { # NAME RATE: measures nginx's worker process
+  local worker
+  start_nginx
+  worker=$(pgrep -P "$NGX_PID" | head -1)
+  [[ -n $worker ]] || die "nginx has no worker process"
+  fixed_rate_ref "$1" "$2" "$NGX_URL" "$worker"
+  stop_pid "$NGX_PID"
+}
+
+# sign_rate NAME [RATE SECONDS]: raw RS256 signatures/s and CPU per signature
+# on the proxy's cores; flat out, or paced at RATE signatures/s.
 sign_rate() {
-  "${PROXY_ON[@]}" "$WORK/bin/signrate" -key "$KEY" -d "${SIGN_SECONDS}s" -warmup 1s -clk-tck "$CLK_TCK" >"$WORK/$1.out" 2>&1 ||
+  local pace=() secs=$SIGN_SECONDS
+  [[ -n ${2:-} ]] && pace=(-rate "$2") && secs=$3
+  "${PROXY_ON[@]}" "$WORK/bin/signrate" -key "$KEY" -d "${secs}s" -warmup 1s -clk-tck "$CLK_TCK" "${pace[@]}" >"$WORK/$1.out" 2>&1 ||
     { cat "$WORK/$1.out" >&2; die "signrate failed"; }
   log "$(printf '%-16s %s workers: %s signs/s, %s us CPU/sign' "$1" "$(get workers "$1")" "$(get signs_per_s "$1")" "$(get cpu_per_sign_us "$1")")"
 }
@@ -358,12 +387,21 @@ for pass in $PASSES; do
   start_sidecar bearer
   measure "bearer_$pass" "$SC_URL$PATHQ" "$CONNS" "$DURATION"
   stop_pid "$SC_PID"
-  # The sign rate right before the TAAP case, on the same cores, so both
-  # see the same machine.
+  for st in $STACKS; do
+    start_floor "$st"
+    measure "floor_${st}_$pass" "$FL_URL$PATHQ" "$CONNS" "$DURATION"
+    stop_pid "$FL_PID"
+  done
+  # The sign rate right before and right after the TAAP case, on the same
+  # cores; the ceiling is their mean, so a machine whose speed drifts
+  # during the pass (other tenants) moves both sides of the ratio alike.
   sign_rate "sign_$pass"
   start_sidecar taap
   measure "taap_$pass" "$SC_URL$PATHQ" "$CONNS" "$DURATION"
   stop_pid "$SC_PID"
+  sign_rate "sign_after_$pass"
+  awk -v a="$(get signs_per_s "sign_$pass")" -v b="$(get signs_per_s "sign_after_$pass")" \
+    'BEGIN{ printf "signs_per_s: %.1f\n", (a+b)/2 }' >"$WORK/sign_mean_$pass.out"
 
   if [[ $pass == "$PRIMARY" ]]; then
     measure direct_lat "$UP$PATHQ" "$LAT_CONNS" "$LAT_DURATION" "Authorization: Bearer static-benchmark-token"
@@ -378,6 +416,11 @@ for pass in $PASSES; do
     start_sidecar taap
     measure taap_lat "$SC_URL$PATHQ" "$LAT_CONNS" "$LAT_DURATION"
     stop_pid "$SC_PID"
+    for st in $STACKS; do
+      start_floor "$st"
+      measure "floor_${st}_lat" "$FL_URL$PATHQ" "$LAT_CONNS" "$LAT_DURATION"
+      stop_pid "$FL_PID"
+    done
 
     fixed_rate rate_bearer bearer "$RATE"
     [[ -n $NGINX ]] && fixed_rate_nginx rate_nginx "$RATE"
@@ -386,6 +429,14 @@ for pass in $PASSES; do
       TAAP_RATE=$(awk -v r="$(get signs_per_s "sign_$pass")" 'BEGIN{ n = int(r / 2); print (n < 1 ? 1 : n) }')
     fi
     fixed_rate cpu_taap taap "$TAAP_RATE"
+    # The same signatures at the same rate with nothing else: what a
+    # signature costs when the CPU idles between them.
+    sign_rate sign_paced "$TAAP_RATE" "$RSS_SECONDS"
+    for st in $STACKS; do
+      start_floor "$st"
+      fixed_rate_ref "rate_floor_$st" "$RATE" "$FL_URL" "$FL_PID"
+      stop_pid "$FL_PID"
+    done
   fi
   stop_upstream
 done
@@ -394,9 +445,9 @@ LOADAVG_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------- report
 num() { awk -v v="$1" 'BEGIN{ exit !(v ~ /^-?[0-9.]+$/) }'; }
-p50_added() {
+p50_added() { # [CASE, default bearer_lat]
   local a b
-  a=$(get p50_ms bearer_lat) b=$(get p50_ms direct_lat)
+  a=$(get p50_ms "${1:-bearer_lat}") b=$(get p50_ms direct_lat)
   if num "$a" && num "$b"; then awk -v a="$a" -v b="$b" 'BEGIN{printf "%.3f", a-b}'; else echo n/a; fi
 }
 rss_mib() { awk -v k="$(get "$1" "$2")" 'BEGIN{ if (k=="") print "n/a"; else printf "%.1f", k/1024 }'; }
@@ -429,7 +480,8 @@ OUT=$RESULTS/$STAMP.txt
   echo "upstream: bench/upstream, plain HTTP/1.1 keep-alive, no verification; token cached (token endpoint calls: $TOKEN_CALLS for $SIDECAR_STARTS sidecar starts)"
   echo
   printf '%-18s %6s %5s %12s %9s %9s %9s %7s %7s\n' case tool conns req/s p50_ms p90_ms p99_ms errors non2xx
-  for c in $(for p in $RAN_PASSES; do printf 'direct_%s nginx_%s bearer_%s taap_%s ' "$p" "$p" "$p" "$p"; done) direct_lat nginx_lat bearer_lat taap_lat; do
+  for c in $(for p in $RAN_PASSES; do printf 'direct_%s nginx_%s bearer_%s taap_%s ' "$p" "$p" "$p" "$p"; for st in $STACKS; do printf 'floor_%s_%s ' "$st" "$p"; done; done) \
+    direct_lat nginx_lat bearer_lat taap_lat $(for st in $STACKS; do printf 'floor_%s_lat ' "$st"; done); do
     [[ -f $WORK/$c.out ]] || { printf '%-18s skipped\n' "$c"; continue; }
     conns=$CONNS
     [[ $c == *_lat ]] && conns=$LAT_CONNS
@@ -437,16 +489,23 @@ OUT=$RESULTS/$STAMP.txt
       "$(get p90_ms "$c")" "$(get p99_ms "$c")" "$(get errors "$c")" "$(get non2xx "$c")"
   done
   echo
-  echo "raw RS256 signing (bench/signrate, right before each pass's TAAP case, on the proxy's cores, ${SIGN_SECONDS}s):"
+  echo "raw RS256 signing (bench/signrate on the proxy's cores, ${SIGN_SECONDS}s, right before and right after each pass's TAAP case; the ceiling is their mean):"
   for p in $RAN_PASSES; do
-    printf '  %-9s %s workers: %s signs/s, %s vCPU, %s us CPU per signature\n' "$p" "$(get workers "sign_$p")" \
-      "$(get signs_per_s "sign_$p")" "$(get vcpu "sign_$p")" "$(get cpu_per_sign_us "sign_$p")"
+    for c in "sign_$p" "sign_after_$p"; do
+      printf '  %-20s %s workers: %s signs/s, %s vCPU, %s us CPU per signature\n' "$c" "$(get workers "$c")" \
+        "$(get signs_per_s "$c")" "$(get vcpu "$c")" "$(get cpu_per_sign_us "$c")"
+    done
+    printf '  %-20s %s signs/s\n' "mean, $p" "$(get signs_per_s "sign_mean_$p")"
   done
+  if [[ -f $WORK/sign_paced.out ]]; then
+    printf '  %-20s paced at %s signs/s (%s s): %s signs/s, %s vCPU, %s us CPU per signature\n' "sign_paced, $PRIMARY" "$TAAP_RATE" "$RSS_SECONDS" \
+      "$(get signs_per_s sign_paced)" "$(get vcpu sign_paced)" "$(get cpu_per_sign_us sign_paced)"
+  fi
   echo
   echo "fixed-rate runs ($PRIMARY, Go loadgen, open loop, 32 connections, ${RSS_SECONDS}s; CPU = user+sys from /proc/<pid>/stat):"
-  for c in rate_bearer rate_nginx rate_taap cpu_taap; do
-    [[ -f $WORK/$c.out ]] || { printf '  %-11s skipped\n' "$c"; continue; }
-    printf '  %-11s offered %s req/s, served %s req/s, p50 %s ms, p99 %s ms, errors %s, non2xx %s, %s vCPU (user %s s, sys %s s), %s us CPU/request served, peak VmRSS %s MiB, VmHWM %s MiB\n' \
+  for c in rate_bearer rate_nginx rate_taap cpu_taap $(for st in $STACKS; do printf 'rate_floor_%s ' "$st"; done); do
+    [[ -f $WORK/$c.out ]] || { printf '  %-19s skipped\n' "$c"; continue; }
+    printf '  %-19s offered %s req/s, served %s req/s, p50 %s ms, p99 %s ms, errors %s, non2xx %s, %s vCPU (user %s s, sys %s s), %s us CPU/request served, peak VmRSS %s MiB, VmHWM %s MiB\n' \
       "$c" "$(get rps $c)" "$(get done_rps $c)" "$(get p50_ms $c)" "$(get p99_ms $c)" "$(get errors $c)" "$(get non2xx $c)" "$(get vcpu $c)" \
       "$(get cpu_user_s $c)" "$(get cpu_sys_s $c)" "$(get cpu_per_req_us $c)" "$(rss_mib rss_peak_kib $c)" "$(rss_mib rss_hwm_kib $c)"
   done
@@ -464,12 +523,28 @@ OUT=$RESULTS/$STAMP.txt
   row "bearer CPU at $RATE req/s, vCPU ($PRIMARY)" "<=" 0.10 "$(get vcpu rate_bearer | grep . || echo n/a)" "$(held rate_bearer "$RATE")"
   row "bearer p50 added over direct, $LAT_CONNS conn, ms ($PRIMARY)" "<=" 0.100 "$(p50_added)"
   for p in pinned unpinned; do
-    row "TAAP req/s / raw sign rate on the same cores, $p" ">=" 0.95 "$(ratio "$(get rps "taap_$p")" "$(get signs_per_s "sign_$p")")"
+    row "TAAP req/s / raw sign rate on the same cores, $p" ">=" 0.95 "$(ratio "$(get rps "taap_$p")" "$(get signs_per_s "sign_mean_$p")")"
   done
   row "TAAP CPU per request / raw sign CPU per signature" "<=" 1.10 \
     "$(ratio "$(get cpu_per_req_us cpu_taap)" "$(get cpu_per_sign_us "sign_$PRIMARY")")" " (at $TAAP_RATE req/s)$(held cpu_taap "$TAAP_RATE")"
   row "bearer peak RSS at $RATE req/s, MiB" "<=" 20 "$(rss_peak rate_bearer)" "$(held rate_bearer "$RATE")"
   row "TAAP peak RSS at $RATE req/s, MiB" "<=" 20 "$(rss_peak rate_taap)" "$(held rate_taap "$RATE")"
+  echo
+  echo "references (no target): nginx, and each HTTP stack doing nothing but forwarding (bench/stackfloor)"
+  info() { printf '%-58s %s\n' "$1" "$2"; }
+  for p in pinned unpinned; do
+    [[ -f $WORK/bearer_$p.out ]] || continue
+    for st in $STACKS; do
+      info "$st floor req/s / nginx req/s, $CONNS conns, $p" "$(ratio "$(get rps "floor_${st}_$p")" "$(get rps "nginx_$p")")"
+    done
+    [[ $STACKS == *nethttp* ]] && info "bearer req/s / nethttp floor req/s, $CONNS conns, $p" "$(ratio "$(get rps "bearer_$p")" "$(get rps "floor_nethttp_$p")")"
+  done
+  info "nginx CPU at $RATE req/s, vCPU" "$(get vcpu rate_nginx | grep . || echo n/a)"
+  for st in $STACKS; do info "$st floor CPU at $RATE req/s, vCPU" "$(get vcpu "rate_floor_$st" | grep . || echo n/a)"; done
+  info "nginx p50 added over direct, $LAT_CONNS conn, ms" "$(p50_added nginx_lat)"
+  for st in $STACKS; do info "$st floor p50 added over direct, $LAT_CONNS conn, ms" "$(p50_added "floor_${st}_lat")"; done
+  info "TAAP CPU per request / paced raw sign CPU, same rate" "$(ratio "$(get cpu_per_req_us cpu_taap)" "$(get cpu_per_sign_us sign_paced)") (at $TAAP_RATE req/s)"
+  info "paced raw sign CPU / flat-out raw sign CPU" "$(ratio "$(get cpu_per_sign_us sign_paced)" "$(get cpu_per_sign_us "sign_$PRIMARY")")"
 } >"$OUT"
 cat "$OUT"
 log "results written to ${OUT#$ROOT/}"

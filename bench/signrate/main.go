@@ -9,6 +9,13 @@
 // read the same way as the sidecar's by bench/loadgen -cpu-pid, so the two
 // CPU-per-operation figures compare like for like.
 //
+// With -rate the workers sign at that total rate instead of flat out,
+// sleeping until each one's next slot: the CPU idles between signatures
+// as a sidecar's does between requests at a fixed request rate. load.sh
+// runs it at the TAAP fixed-rate case's rate, because on a VM a signature
+// that follows an idle gap costs measurably more CPU than one in a tight
+// loop, and that difference is no proxy's doing.
+//
 // Output is "key: value" lines, as bench/loadgen prints.
 package main
 
@@ -21,6 +28,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"strings"
@@ -42,7 +50,8 @@ func main() {
 // Config is one measurement.
 type Config struct {
 	KeyFile, PassFile string
-	Workers           int // 0: GOMAXPROCS
+	Workers           int     // 0: GOMAXPROCS
+	Rate              float64 // total signatures per second; 0: as fast as possible
 	Duration, Warmup  time.Duration
 	ClkTck            int
 }
@@ -53,6 +62,7 @@ func mainErr(args []string, stdout io.Writer) error {
 	fs.StringVar(&c.KeyFile, "key", "", "RSA private key (PEM or DER, as the sidecar's privateKey) (required)")
 	fs.StringVar(&c.PassFile, "pass", "", "file holding the key's passphrase, if it is encrypted")
 	fs.IntVar(&c.Workers, "workers", 0, "signing goroutines (0: GOMAXPROCS, i.e. the CPUs this process may use)")
+	fs.Float64Var(&c.Rate, "rate", 0, "total signatures per second, paced (0: as fast as possible)")
 	fs.DurationVar(&c.Duration, "d", 10*time.Second, "measured duration")
 	fs.DurationVar(&c.Warmup, "warmup", time.Second, "unmeasured warm-up before the measured window")
 	fs.IntVar(&c.ClkTck, "clk-tck", proc.DefaultClkTck, "clock ticks per second of /proc/self/stat (getconf CLK_TCK)")
@@ -76,6 +86,8 @@ func (c *Config) check() error {
 		return errors.New("-key is required")
 	case c.Workers < 0:
 		return fmt.Errorf("-workers %d: must not be negative", c.Workers)
+	case c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):
+		return fmt.Errorf("-rate %v: must be a finite number >= 0", c.Rate)
 	case c.Duration <= 0:
 		return fmt.Errorf("-d %s: must be positive", c.Duration)
 	case c.Warmup < 0:
@@ -92,6 +104,7 @@ func (c *Config) check() error {
 // Result is what the measured window saw.
 type Result struct {
 	Workers int
+	Rate    float64 // paced total rate; 0: flat out
 	Signs   int64
 	Elapsed time.Duration
 	CPU     proc.CPU
@@ -100,6 +113,9 @@ type Result struct {
 // Print writes "key: value" lines; bench/load.sh parses them.
 func (r Result) Print(w io.Writer) {
 	fmt.Fprintf(w, "workers: %d\n", r.Workers)
+	if r.Rate > 0 {
+		fmt.Fprintf(w, "rate: %.1f\n", r.Rate)
+	}
 	fmt.Fprintf(w, "signs: %d\n", r.Signs)
 	fmt.Fprintf(w, "duration_s: %.3f\n", r.Elapsed.Seconds())
 	if r.Elapsed > 0 {
@@ -177,7 +193,9 @@ func Run(ctx context.Context, c Config) (Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			pace := newPacer(c.Rate, c.Workers, i)
 			for !stop.Load() {
+				pace.wait()
 				if _, err := s.sign(); err != nil {
 					errc <- err
 					return
@@ -211,5 +229,34 @@ func Run(ctx context.Context, c Config) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{Workers: c.Workers, Signs: n1 - n0, Elapsed: t1.Sub(t0), CPU: cpu1.Sub(cpu0)}, nil
+	return Result{Workers: c.Workers, Rate: c.Rate, Signs: n1 - n0, Elapsed: t1.Sub(t0), CPU: cpu1.Sub(cpu0)}, nil
+}
+
+// pacer spaces one worker's signatures evenly. A worker that falls behind
+// signs back to back until it has caught up, as an open-loop load generator
+// keeps sending, so the measured rate is the offered one whenever the CPU
+// can sustain it.
+type pacer struct {
+	every time.Duration // 0: no pacing
+	next  time.Time
+}
+
+// newPacer staggers the workers' first slots across one interval, so that
+// n workers sharing a rate do not all wake at once.
+func newPacer(rate float64, workers, i int) *pacer {
+	if rate <= 0 {
+		return &pacer{}
+	}
+	every := time.Duration(float64(workers) * float64(time.Second) / rate)
+	return &pacer{every: every, next: time.Now().Add(every * time.Duration(i) / time.Duration(workers))}
+}
+
+func (p *pacer) wait() {
+	if p.every == 0 {
+		return
+	}
+	if d := time.Until(p.next); d > 0 {
+		time.Sleep(d)
+	}
+	p.next = p.next.Add(p.every)
 }

@@ -27,6 +27,8 @@ func TestMainErrRejects(t *testing.T) {
 		{"missing key file", []string{"-key", "does-not-exist.pem"}, "does-not-exist.pem"},
 		{"EC key", []string{"-key", ecKey, "-d", "1ms", "-warmup", "0s"}, "not an RSA key"},
 		{"negative workers", []string{"-key", testKey, "-workers", "-1"}, "-workers -1"},
+		{"negative rate", []string{"-key", testKey, "-rate", "-5"}, "-rate -5"},
+		{"NaN rate", []string{"-key", testKey, "-rate", "NaN"}, "-rate NaN"},
 		{"zero duration", []string{"-key", testKey, "-d", "0s"}, "-d 0s"},
 		{"negative warmup", []string{"-key", testKey, "-warmup", "-1s"}, "-warmup -1s"},
 		{"zero clock ticks", []string{"-key", testKey, "-clk-tck", "0"}, "-clk-tck 0"},
@@ -81,6 +83,19 @@ func TestRunCounts(t *testing.T) {
 	}
 }
 
+// TestRunPaced checks that -rate holds the offered rate instead of signing
+// flat out. The bound is loose on purpose (a tenth of the flat-out count
+// would already fail it): it must not depend on the machine's speed.
+func TestRunPaced(t *testing.T) {
+	res, err := Run(context.Background(), Config{KeyFile: testKey, Workers: 2, Rate: 20, Duration: time.Second, ClkTck: proc.DefaultClkTck})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rate != 20 || res.Signs < 10 || res.Signs > 30 {
+		t.Fatalf("result %+v: want about 20 signs in 1 s at -rate 20", res)
+	}
+}
+
 func TestResultPrint(t *testing.T) {
 	cases := []struct {
 		name string
@@ -90,6 +105,8 @@ func TestResultPrint(t *testing.T) {
 		{"2 workers, 1000 signs in 1 s on 2 s of CPU",
 			Result{Workers: 2, Signs: 1000, Elapsed: time.Second, CPU: proc.CPU{User: 1900 * time.Millisecond, Sys: 100 * time.Millisecond}},
 			"workers: 2\nsigns: 1000\nduration_s: 1.000\nsigns_per_s: 1000.0\nvcpu: 2.0000\ncpu_user_s: 1.900\ncpu_sys_s: 0.100\ncpu_per_sign_us: 2000.0\n"},
+		{"paced", Result{Workers: 1, Rate: 350, Signs: 700, Elapsed: 2 * time.Second, CPU: proc.CPU{User: time.Second}},
+			"workers: 1\nrate: 350.0\nsigns: 700\nduration_s: 2.000\nsigns_per_s: 350.0\nvcpu: 0.5000\ncpu_user_s: 1.000\ncpu_sys_s: 0.000\ncpu_per_sign_us: 1428.6\n"},
 		{"nothing measured", Result{Workers: 1},
 			"workers: 1\nsigns: 0\nduration_s: 0.000\ncpu_user_s: 0.000\ncpu_sys_s: 0.000\n"},
 	}
