@@ -19,6 +19,11 @@
 #   RSS_SECONDS=15 length of each fixed-rate run         TAAP_RATE=auto req/s for TAAP CPU per request
 #                                                        (auto: half the measured raw sign rate)
 #   SIGN_SECONDS=$DURATION  raw sign measurement         BENCHTIME=2s BENCHCOUNT=3  go test -bench (info)
+#   ROUNDS=3      each pass runs every case this many times, interleaved
+#                 (direct, nginx, bearer, floors, TAAP, then again); a figure is
+#                 the median round, a ratio the median of the rounds' paired
+#                 ratios, RSS the largest round: on a shared VM one window can
+#                 be 30% off and an interleaved pair moves together
 #   PASSES="pinned unpinned"  throughput passes; the first also runs the latency,
 #                 CPU and RSS cases. pinned: proxy on CPU 1, load tool and upstream
 #                 on CPU 0. PIN=0 (older knob) means PASSES=unpinned.
@@ -47,6 +52,9 @@ if [[ -z ${PASSES:-} ]]; then
 fi
 TOOL=${TOOL:-auto}
 STACKS=${STACKS-nethttp reverseproxy fasthttp}
+ROUNDS=${ROUNDS:-3}
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS=$ROUNDS: want a positive integer" >&2; exit 1; }
+RS="" # the current round's suffix on every result name: @1, @2, ...
 RESULTS=${RESULTS:-$ROOT/bench/results}
 KEY=$ROOT/internal/pop/testdata/rsa_pkcs8.pem # the key BenchmarkRawRS256Sign uses
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
@@ -176,7 +184,7 @@ to_ms() {
 # measure NAME URL CONNS SECONDS [HEADER]: runs the load tool and writes
 # normalised "key: value" lines to $WORK/NAME.out.
 measure() {
-  local name=$1 url=$2 conns=$3 secs=$4 hdr=${5:-}
+  local name=$1$RS url=$2 conns=$3 secs=$4 hdr=${5:-}
   local raw=$WORK/$name.raw out=$WORK/$name.out
   if [[ $TOOL == wrk ]]; then
     local threads=$WRK_THREADS
@@ -318,7 +326,7 @@ PATHQ=/v1/things?limit=2
 # fixed_rate NAME MODE RATE: a fresh sidecar at RATE req/s (Go loadgen, open
 # loop, 32 connections) for RSS_SECONDS, sampling its RSS and CPU time.
 fixed_rate() {
-  local name=$1 mode=$2 rate=$3
+  local name=$1$RS mode=$2 rate=$3
   start_sidecar "$mode"
   log "$name: $mode at $rate req/s for ${RSS_SECONDS}s, sampling RSS and CPU of pid $SC_PID"
   "${LOAD_ON[@]}" "$WORK/bin/loadgen" -url "$SC_URL$PATHQ" -c 32 -rate "$rate" -d "${RSS_SECONDS}s" -warmup "${WARMUP}s" \
@@ -333,7 +341,7 @@ fixed_rate() {
 # stack floor) at RATE req/s the same way: no target; it shows what this
 # machine's kernel and loopback, and each HTTP stack, cost at a fixed rate.
 fixed_rate_ref() {
-  local name=$1 rate=$2 url=$3 pid=$4
+  local name=$1$RS rate=$2 url=$3 pid=$4
   log "$name: $rate req/s for ${RSS_SECONDS}s, sampling CPU and RSS of pid $pid"
   "${LOAD_ON[@]}" "$WORK/bin/loadgen" -url "$url$PATHQ" -c 32 -rate "$rate" -d "${RSS_SECONDS}s" -warmup "${WARMUP}s" \
     -rss-pid "$pid" -cpu-pid "$pid" -clk-tck "$CLK_TCK" >"$WORK/$name.out" 2>&1 ||
@@ -354,11 +362,11 @@ fixed_rate_nginx() { # NAME RATE: measures nginx's worker process
 # sign_rate NAME [RATE SECONDS]: raw RS256 signatures/s and CPU per signature
 # on the proxy's cores; flat out, or paced at RATE signatures/s.
 sign_rate() {
-  local pace=() secs=$SIGN_SECONDS
+  local name=$1$RS pace=() secs=$SIGN_SECONDS
   [[ -n ${2:-} ]] && pace=(-rate "$2") && secs=$3
-  "${PROXY_ON[@]}" "$WORK/bin/signrate" -key "$KEY" -d "${secs}s" -warmup 1s -clk-tck "$CLK_TCK" "${pace[@]}" >"$WORK/$1.out" 2>&1 ||
-    { cat "$WORK/$1.out" >&2; die "signrate failed"; }
-  log "$(printf '%-16s %s workers: %s signs/s, %s us CPU/sign' "$1" "$(get workers "$1")" "$(get signs_per_s "$1")" "$(get cpu_per_sign_us "$1")")"
+  "${PROXY_ON[@]}" "$WORK/bin/signrate" -key "$KEY" -d "${secs}s" -warmup 1s -clk-tck "$CLK_TCK" "${pace[@]}" >"$WORK/$name.out" 2>&1 ||
+    { cat "$WORK/$name.out" >&2; die "signrate failed"; }
+  log "$(printf '%-16s %s workers: %s signs/s, %s us CPU/sign' "$name" "$(get workers "$name")" "$(get signs_per_s "$name")" "$(get cpu_per_sign_us "$name")")"
 }
 
 # ---------------------------------------------------------------- runs
@@ -378,6 +386,9 @@ for pass in $PASSES; do
       -benchmem -count "$BENCHCOUNT" ./internal/pop/ >"$WORK/gobench.txt" 2>&1 || { cat "$WORK/gobench.txt" >&2; die "go test -bench failed"; }
   fi
 
+  for ((round = 1; round <= ROUNDS; round++)); do
+  RS=@$round
+  log "-- $pass pass, round $round of $ROUNDS"
   measure "direct_$pass" "$UP$PATHQ" "$CONNS" "$DURATION" "Authorization: Bearer static-benchmark-token"
   if [[ -n $NGINX ]]; then
     start_nginx
@@ -400,8 +411,8 @@ for pass in $PASSES; do
   measure "taap_$pass" "$SC_URL$PATHQ" "$CONNS" "$DURATION"
   stop_pid "$SC_PID"
   sign_rate "sign_after_$pass"
-  awk -v a="$(get signs_per_s "sign_$pass")" -v b="$(get signs_per_s "sign_after_$pass")" \
-    'BEGIN{ printf "signs_per_s: %.1f\n", (a+b)/2 }' >"$WORK/sign_mean_$pass.out"
+  awk -v a="$(get signs_per_s "sign_$pass$RS")" -v b="$(get signs_per_s "sign_after_$pass$RS")" \
+    'BEGIN{ printf "signs_per_s: %.1f\n", (a+b)/2 }' >"$WORK/sign_mean_$pass$RS.out"
 
   if [[ $pass == "$PRIMARY" ]]; then
     measure direct_lat "$UP$PATHQ" "$LAT_CONNS" "$LAT_DURATION" "Authorization: Bearer static-benchmark-token"
@@ -425,8 +436,8 @@ for pass in $PASSES; do
     fixed_rate rate_bearer bearer "$RATE"
     [[ -n $NGINX ]] && fixed_rate_nginx rate_nginx "$RATE"
     fixed_rate rate_taap taap "$RATE"
-    if [[ $TAAP_RATE == auto ]]; then
-      TAAP_RATE=$(awk -v r="$(get signs_per_s "sign_$pass")" 'BEGIN{ n = int(r / 2); print (n < 1 ? 1 : n) }')
+    if [[ $TAAP_RATE == auto ]]; then # from the first round, then fixed
+      TAAP_RATE=$(awk -v r="$(get signs_per_s "sign_$pass$RS")" 'BEGIN{ n = int(r / 2); print (n < 1 ? 1 : n) }')
     fi
     fixed_rate cpu_taap taap "$TAAP_RATE"
     # The same signatures at the same rate with nothing else: what a
@@ -438,21 +449,61 @@ for pass in $PASSES; do
       stop_pid "$FL_PID"
     done
   fi
+  done
+  RS=""
   stop_upstream
 done
 LOADAVG_END=$(cut -d' ' -f1-3 /proc/loadavg)
 [[ -n $RAN_PASSES ]] || die "no pass could run"
 
+# ---------------------------------------------------------------- rounds
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
+# key_of CASE: the figure that picks a case's median round.
+key_of() {
+  case $1 in
+    sign*) echo signs_per_s ;;
+    rate_* | cpu_taap) echo vcpu ;;
+    *_lat) echo p50_ms ;;
+    *) echo rps ;;
+  esac
+}
+# Each case's median round becomes CASE.out, with every round's figure.
+for f in "$WORK"/*@1.out; do
+  [[ -e $f ]] || continue
+  c=$(basename "$f" @1.out) k=$(key_of "$c")
+  vals=$(for ((r = 1; r <= ROUNDS; r++)); do get "$k" "$c@$r"; done)
+  m=$(median <<<"$vals")
+  for ((r = 1; r <= ROUNDS; r++)); do
+    if [[ $(get "$k" "$c@$r") == "$m" ]]; then cp "$WORK/$c@$r.out" "$WORK/$c.out"; break; fi
+  done
+  echo "rounds_$k: $(echo $vals)" >>"$WORK/$c.out"
+done
+rounds_of() { awk '/^rounds_/{ $1 = ""; sub(/^ /, ""); print }' "$WORK/$1.out" 2>/dev/null; }
+# pratio A KEYA B KEYB: the median over rounds of A's KEYA / B's KEYB.
+pratio() {
+  local r
+  for ((r = 1; r <= ROUNDS; r++)); do ratio "$(get "$2" "$1@$r")" "$(get "$4" "$3@$r")"; echo; done | grep -v n/a | median | grep . || echo n/a
+}
+# pdiff A B KEY: the median over rounds of A's KEY - B's KEY.
+pdiff() {
+  local r a b
+  for ((r = 1; r <= ROUNDS; r++)); do
+    a=$(get "$3" "$1@$r") b=$(get "$3" "$2@$r")
+    [[ -n $a && -n $b ]] && awk -v a="$a" -v b="$b" 'BEGIN{printf "%.3f\n", a-b}'
+  done | median | grep . || echo n/a
+}
+
 # ---------------------------------------------------------------- report
 num() { awk -v v="$1" 'BEGIN{ exit !(v ~ /^-?[0-9.]+$/) }'; }
-p50_added() { # [CASE, default bearer_lat]
-  local a b
-  a=$(get p50_ms "${1:-bearer_lat}") b=$(get p50_ms direct_lat)
-  if num "$a" && num "$b"; then awk -v a="$a" -v b="$b" 'BEGIN{printf "%.3f", a-b}'; else echo n/a; fi
-}
+p50_added() { pdiff "${1:-bearer_lat}" direct_lat p50_ms; } # [CASE, default bearer_lat]
 rss_mib() { awk -v k="$(get "$1" "$2")" 'BEGIN{ if (k=="") print "n/a"; else printf "%.1f", k/1024 }'; }
 # The kernel updates VmHWM lazily, so a sample can exceed it: peak is the larger.
-rss_peak() { awk -v a="$(get rss_peak_kib "$1")" -v b="$(get rss_hwm_kib "$1")" 'BEGIN{ if (a=="" && b=="") print "n/a"; else printf "%.1f", (a+0 > b+0 ? a : b)/1024 }'; }
+# and RSS is the largest of any round.
+rss_peak() {
+  local r
+  for ((r = 1; r <= ROUNDS; r++)); do get rss_peak_kib "$1@$r"; get rss_hwm_kib "$1@$r"; done |
+    awk 'NF { if ($1 + 0 > m) m = $1 + 0; n++ } END { if (n) printf "%.1f", m / 1024; else print "n/a" }'
+}
 # held NAME RATE: a note when a fixed-rate run did not hold its rate cleanly:
 # fewer answers served inside the window than offered, or errors.
 held() {
@@ -479,35 +530,37 @@ OUT=$RESULTS/$STAMP.txt
   echo "tool: $TOOL, ${WARMUP}s warm-up discarded; throughput cases $CONNS connections for ${DURATION}s, latency cases $LAT_CONNS for ${LAT_DURATION}s"
   echo "upstream: bench/upstream, plain HTTP/1.1 keep-alive, no verification; token cached (token endpoint calls: $TOKEN_CALLS for $SIDECAR_STARTS sidecar starts)"
   echo
-  printf '%-18s %6s %5s %12s %9s %9s %9s %7s %7s\n' case tool conns req/s p50_ms p90_ms p99_ms errors non2xx
+  echo "each case ran $ROUNDS times, interleaved; shown: the median round (by req/s, or by p50 for one connection), then every round"
+  printf '%-26s %6s %5s %12s %9s %9s %9s %7s %7s  %s\n' case tool conns req/s p50_ms p90_ms p99_ms errors non2xx rounds
   for c in $(for p in $RAN_PASSES; do printf 'direct_%s nginx_%s bearer_%s taap_%s ' "$p" "$p" "$p" "$p"; for st in $STACKS; do printf 'floor_%s_%s ' "$st" "$p"; done; done) \
     direct_lat nginx_lat bearer_lat taap_lat $(for st in $STACKS; do printf 'floor_%s_lat ' "$st"; done); do
-    [[ -f $WORK/$c.out ]] || { printf '%-18s skipped\n' "$c"; continue; }
+    [[ -f $WORK/$c.out ]] || { printf '%-26s skipped\n' "$c"; continue; }
     conns=$CONNS
     [[ $c == *_lat ]] && conns=$LAT_CONNS
-    printf '%-18s %6s %5s %12s %9s %9s %9s %7s %7s\n' "$c" "$TOOL" "$conns" "$(get rps "$c")" "$(get p50_ms "$c")" \
-      "$(get p90_ms "$c")" "$(get p99_ms "$c")" "$(get errors "$c")" "$(get non2xx "$c")"
+    printf '%-26s %6s %5s %12s %9s %9s %9s %7s %7s  %s\n' "$c" "$TOOL" "$conns" "$(get rps "$c")" "$(get p50_ms "$c")" \
+      "$(get p90_ms "$c")" "$(get p99_ms "$c")" "$(get errors "$c")" "$(get non2xx "$c")" \
+      "$(rounds_of "$c")"
   done
   echo
   echo "raw RS256 signing (bench/signrate on the proxy's cores, ${SIGN_SECONDS}s, right before and right after each pass's TAAP case; the ceiling is their mean):"
   for p in $RAN_PASSES; do
     for c in "sign_$p" "sign_after_$p"; do
-      printf '  %-20s %s workers: %s signs/s, %s vCPU, %s us CPU per signature\n' "$c" "$(get workers "$c")" \
-        "$(get signs_per_s "$c")" "$(get vcpu "$c")" "$(get cpu_per_sign_us "$c")"
+      printf '  %-20s %s workers: %s signs/s, %s vCPU, %s us CPU per signature (signs/s by round: %s)\n' "$c" "$(get workers "$c")" \
+        "$(get signs_per_s "$c")" "$(get vcpu "$c")" "$(get cpu_per_sign_us "$c")" "$(rounds_of "$c")"
     done
-    printf '  %-20s %s signs/s\n' "mean, $p" "$(get signs_per_s "sign_mean_$p")"
+    printf '  %-20s %s signs/s (by round: %s)\n' "mean, $p" "$(get signs_per_s "sign_mean_$p")" "$(rounds_of "sign_mean_$p")"
   done
   if [[ -f $WORK/sign_paced.out ]]; then
-    printf '  %-20s paced at %s signs/s (%s s): %s signs/s, %s vCPU, %s us CPU per signature\n' "sign_paced, $PRIMARY" "$TAAP_RATE" "$RSS_SECONDS" \
-      "$(get signs_per_s sign_paced)" "$(get vcpu sign_paced)" "$(get cpu_per_sign_us sign_paced)"
+    printf '  %-20s paced at %s signs/s (%s s): %s signs/s, %s vCPU, %s us CPU per signature (signs/s by round: %s)\n' "sign_paced, $PRIMARY" "$TAAP_RATE" "$RSS_SECONDS" \
+      "$(get signs_per_s sign_paced)" "$(get vcpu sign_paced)" "$(get cpu_per_sign_us sign_paced)" "$(rounds_of sign_paced)"
   fi
   echo
-  echo "fixed-rate runs ($PRIMARY, Go loadgen, open loop, 32 connections, ${RSS_SECONDS}s; CPU = user+sys from /proc/<pid>/stat):"
+  echo "fixed-rate runs ($PRIMARY, Go loadgen, open loop, 32 connections, ${RSS_SECONDS}s; CPU = user+sys from /proc/<pid>/stat; the median round by vCPU, then vCPU by round):"
   for c in rate_bearer rate_nginx rate_taap cpu_taap $(for st in $STACKS; do printf 'rate_floor_%s ' "$st"; done); do
     [[ -f $WORK/$c.out ]] || { printf '  %-19s skipped\n' "$c"; continue; }
-    printf '  %-19s offered %s req/s, served %s req/s, p50 %s ms, p99 %s ms, errors %s, non2xx %s, %s vCPU (user %s s, sys %s s), %s us CPU/request served, peak VmRSS %s MiB, VmHWM %s MiB\n' \
+    printf '  %-19s offered %s req/s, served %s req/s, p50 %s ms, p99 %s ms, errors %s, non2xx %s, %s vCPU (user %s s, sys %s s), %s us CPU/request served, peak VmRSS %s MiB, VmHWM %s MiB; vCPU by round: %s\n' \
       "$c" "$(get rps $c)" "$(get done_rps $c)" "$(get p50_ms $c)" "$(get p99_ms $c)" "$(get errors $c)" "$(get non2xx $c)" "$(get vcpu $c)" \
-      "$(get cpu_user_s $c)" "$(get cpu_sys_s $c)" "$(get cpu_per_req_us $c)" "$(rss_mib rss_peak_kib $c)" "$(rss_mib rss_hwm_kib $c)"
+      "$(get cpu_user_s $c)" "$(get cpu_sys_s $c)" "$(get cpu_per_req_us $c)" "$(rss_mib rss_peak_kib $c)" "$(rss_mib rss_hwm_kib $c)" "$(rounds_of $c)"
   done
   echo
   if [[ -f $WORK/gobench.txt ]]; then
@@ -518,15 +571,15 @@ OUT=$RESULTS/$STAMP.txt
   echo "targets (issue 11):"
   printf '%-58s %-9s %-10s %s\n' target goal measured verdict
   for p in pinned unpinned; do
-    row "bearer req/s / nginx req/s, $CONNS conns, $p" ">=" 1.00 "$(ratio "$(get rps "bearer_$p")" "$(get rps "nginx_$p")")"
+    row "bearer req/s / nginx req/s, $CONNS conns, $p" ">=" 1.00 "$(pratio "bearer_$p" rps "nginx_$p" rps)"
   done
   row "bearer CPU at $RATE req/s, vCPU ($PRIMARY)" "<=" 0.10 "$(get vcpu rate_bearer | grep . || echo n/a)" "$(held rate_bearer "$RATE")"
   row "bearer p50 added over direct, $LAT_CONNS conn, ms ($PRIMARY)" "<=" 0.100 "$(p50_added)"
   for p in pinned unpinned; do
-    row "TAAP req/s / raw sign rate on the same cores, $p" ">=" 0.95 "$(ratio "$(get rps "taap_$p")" "$(get signs_per_s "sign_mean_$p")")"
+    row "TAAP req/s / raw sign rate on the same cores, $p" ">=" 0.95 "$(pratio "taap_$p" rps "sign_mean_$p" signs_per_s)"
   done
   row "TAAP CPU per request / raw sign CPU per signature" "<=" 1.10 \
-    "$(ratio "$(get cpu_per_req_us cpu_taap)" "$(get cpu_per_sign_us "sign_$PRIMARY")")" " (at $TAAP_RATE req/s)$(held cpu_taap "$TAAP_RATE")"
+    "$(pratio cpu_taap cpu_per_req_us "sign_$PRIMARY" cpu_per_sign_us)" " (at $TAAP_RATE req/s)$(held cpu_taap "$TAAP_RATE")"
   row "bearer peak RSS at $RATE req/s, MiB" "<=" 20 "$(rss_peak rate_bearer)" "$(held rate_bearer "$RATE")"
   row "TAAP peak RSS at $RATE req/s, MiB" "<=" 20 "$(rss_peak rate_taap)" "$(held rate_taap "$RATE")"
   echo
@@ -535,16 +588,16 @@ OUT=$RESULTS/$STAMP.txt
   for p in pinned unpinned; do
     [[ -f $WORK/bearer_$p.out ]] || continue
     for st in $STACKS; do
-      info "$st floor req/s / nginx req/s, $CONNS conns, $p" "$(ratio "$(get rps "floor_${st}_$p")" "$(get rps "nginx_$p")")"
+      info "$st floor req/s / nginx req/s, $CONNS conns, $p" "$(pratio "floor_${st}_$p" rps "nginx_$p" rps)"
     done
-    [[ $STACKS == *nethttp* ]] && info "bearer req/s / nethttp floor req/s, $CONNS conns, $p" "$(ratio "$(get rps "bearer_$p")" "$(get rps "floor_nethttp_$p")")"
+    [[ $STACKS == *nethttp* ]] && info "bearer req/s / nethttp floor req/s, $CONNS conns, $p" "$(pratio "bearer_$p" rps "floor_nethttp_$p" rps)"
   done
   info "nginx CPU at $RATE req/s, vCPU" "$(get vcpu rate_nginx | grep . || echo n/a)"
   for st in $STACKS; do info "$st floor CPU at $RATE req/s, vCPU" "$(get vcpu "rate_floor_$st" | grep . || echo n/a)"; done
   info "nginx p50 added over direct, $LAT_CONNS conn, ms" "$(p50_added nginx_lat)"
   for st in $STACKS; do info "$st floor p50 added over direct, $LAT_CONNS conn, ms" "$(p50_added "floor_${st}_lat")"; done
-  info "TAAP CPU per request / paced raw sign CPU, same rate" "$(ratio "$(get cpu_per_req_us cpu_taap)" "$(get cpu_per_sign_us sign_paced)") (at $TAAP_RATE req/s)"
-  info "paced raw sign CPU / flat-out raw sign CPU" "$(ratio "$(get cpu_per_sign_us sign_paced)" "$(get cpu_per_sign_us "sign_$PRIMARY")")"
+  info "TAAP CPU per request / paced raw sign CPU, same rate" "$(pratio cpu_taap cpu_per_req_us sign_paced cpu_per_sign_us) (at $TAAP_RATE req/s)"
+  info "paced raw sign CPU / flat-out raw sign CPU" "$(pratio sign_paced cpu_per_sign_us "sign_$PRIMARY" cpu_per_sign_us)"
 } >"$OUT"
 cat "$OUT"
 log "results written to ${OUT#$ROOT/}"
