@@ -294,9 +294,9 @@ EOF
 }
 
 # ---------------------------------------------------------------- stack floors
-start_floor() { # stack -> FL_PID FL_URL
+start_floor() { # stack [flags...] -> FL_PID FL_URL
   rm -f "$WORK/floor.addr"
-  start_bg "$WORK/floor-$1.log" "${PROXY_ON[@]}" "$WORK/bin/stackfloor" -stack "$1" -upstream "$UP" -ready-file "$WORK/floor.addr"
+  start_bg "$WORK/floor-$1.log" "${PROXY_ON[@]}" "$WORK/bin/stackfloor" -stack "$@" -upstream "$UP" -ready-file "$WORK/floor.addr"
   FL_PID=$LAST_PID
   for _ in $(seq 1 100); do [[ -s $WORK/floor.addr ]] && break; sleep 0.1; done
   [[ -s $WORK/floor.addr ]] || { cat "$WORK/floor-$1.log" >&2; die "stackfloor -stack $1 did not start"; }
@@ -410,6 +410,12 @@ for pass in $PASSES; do
   start_sidecar taap
   measure "taap_$pass" "$SC_URL$PATHQ" "$CONNS" "$DURATION"
   stop_pid "$SC_PID"
+  # The TAAP floor: net/http plus the same RSA signature per request.
+  if [[ $STACKS == *nethttp* ]]; then
+    start_floor nethttp -sign-key "$KEY"
+    measure "floor_nethttp_sign_$pass" "$FL_URL$PATHQ" "$CONNS" "$DURATION"
+    stop_pid "$FL_PID"
+  fi
   sign_rate "sign_after_$pass"
   awk -v a="$(get signs_per_s "sign_$pass$RS")" -v b="$(get signs_per_s "sign_after_$pass$RS")" \
     'BEGIN{ printf "signs_per_s: %.1f\n", (a+b)/2 }' >"$WORK/sign_mean_$pass$RS.out"
@@ -532,7 +538,7 @@ OUT=$RESULTS/$STAMP.txt
   echo
   echo "each case ran $ROUNDS times, interleaved; shown: the median round (by req/s, or by p50 for one connection), then every round"
   printf '%-26s %6s %5s %12s %9s %9s %9s %7s %7s  %s\n' case tool conns req/s p50_ms p90_ms p99_ms errors non2xx rounds
-  for c in $(for p in $RAN_PASSES; do printf 'direct_%s nginx_%s bearer_%s taap_%s ' "$p" "$p" "$p" "$p"; for st in $STACKS; do printf 'floor_%s_%s ' "$st" "$p"; done; done) \
+  for c in $(for p in $RAN_PASSES; do printf 'direct_%s nginx_%s bearer_%s taap_%s ' "$p" "$p" "$p" "$p"; for st in $STACKS; do printf 'floor_%s_%s ' "$st" "$p"; done; [[ $STACKS == *nethttp* ]] && printf 'floor_nethttp_sign_%s ' "$p"; done) \
     direct_lat nginx_lat bearer_lat taap_lat $(for st in $STACKS; do printf 'floor_%s_lat ' "$st"; done); do
     [[ -f $WORK/$c.out ]] || { printf '%-26s skipped\n' "$c"; continue; }
     conns=$CONNS
@@ -590,7 +596,11 @@ OUT=$RESULTS/$STAMP.txt
     for st in $STACKS; do
       info "$st floor req/s / nginx req/s, $CONNS conns, $p" "$(pratio "floor_${st}_$p" rps "nginx_$p" rps)"
     done
-    [[ $STACKS == *nethttp* ]] && info "bearer req/s / nethttp floor req/s, $CONNS conns, $p" "$(pratio "bearer_$p" rps "floor_nethttp_$p" rps)"
+    if [[ $STACKS == *nethttp* ]]; then
+      info "bearer req/s / nethttp floor req/s, $CONNS conns, $p" "$(pratio "bearer_$p" rps "floor_nethttp_$p" rps)"
+      info "nethttp+sign floor req/s / raw sign rate, $p" "$(pratio "floor_nethttp_sign_$p" rps "sign_mean_$p" signs_per_s)"
+      info "TAAP req/s / nethttp+sign floor req/s, $p" "$(pratio "taap_$p" rps "floor_nethttp_sign_$p" rps)"
+    fi
   done
   info "nginx CPU at $RATE req/s, vCPU" "$(get vcpu rate_nginx | grep . || echo n/a)"
   for st in $STACKS; do info "$st floor CPU at $RATE req/s, vCPU" "$(get vcpu "rate_floor_$st" | grep . || echo n/a)"; done

@@ -9,6 +9,10 @@
 // It lives in its own module so that fasthttp, which only this measurement
 // uses, stays out of the project's go.mod and out of every shipped binary.
 //
+// With -sign-key every request also carries one RS256 signature over its
+// method and URI (X-Authorization), made with crypto/rsa exactly as
+// bench/signrate makes it: the floor of a TAAP sidecar on each stack.
+//
 // Stacks:
 //
 //	nethttp       net/http server, Transport.RoundTrip, pooled copy buffer:
@@ -19,6 +23,12 @@
 package main
 
 import (
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -49,6 +59,7 @@ func run(args []string) error {
 	listen := fs.String("listen", "127.0.0.1:0", "address to listen on")
 	upstream := fs.String("upstream", "", "upstream base URL, http://host:port (required)")
 	ready := fs.String("ready-file", "", "write the bound address here once listening")
+	keyFile := fs.String("sign-key", "", "PKCS#8 PEM RSA key: sign every request's method and URI with RS256")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -56,7 +67,13 @@ func run(args []string) error {
 	if err != nil || up.Scheme != "http" || up.Host == "" {
 		return fmt.Errorf("-upstream %q: want http://host:port", *upstream)
 	}
-	serve, err := newServer(*stack, up)
+	var sign signFunc
+	if *keyFile != "" {
+		if sign, err = rs256(*keyFile); err != nil {
+			return err
+		}
+	}
+	serve, err := newServer(*stack, up, sign)
 	if err != nil {
 		return err
 	}
@@ -72,15 +89,43 @@ func run(args []string) error {
 	return serve(ln)
 }
 
+// signFunc returns the X-Authorization value for one request; nil: none.
+type signFunc func(method, uri string) (string, error)
+
+func rs256(keyFile string) (signFunc, error) {
+	b, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("-sign-key: %w", err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, fmt.Errorf("-sign-key %s: no PEM block", keyFile)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("-sign-key %s: %w", keyFile, err)
+	}
+	key, ok := k.(*rsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("-sign-key %s: %T is not an RSA key", keyFile, k)
+	}
+	key.Precompute()
+	return func(method, uri string) (string, error) {
+		d := sha256.Sum256([]byte(method + " " + uri))
+		sig, err := rsa.SignPKCS1v15(nil, key, crypto.SHA256, d[:])
+		return base64.RawURLEncoding.EncodeToString(sig), err
+	}, nil
+}
+
 // newServer returns the serve loop of one stack.
-func newServer(stack string, up *url.URL) (func(net.Listener) error, error) {
+func newServer(stack string, up *url.URL, sign signFunc) (func(net.Listener) error, error) {
 	switch stack {
 	case "nethttp":
-		return (&http.Server{Handler: roundTripper(up)}).Serve, nil
+		return (&http.Server{Handler: roundTripper(up, sign)}).Serve, nil
 	case "reverseproxy":
-		return (&http.Server{Handler: reverseProxy(up)}).Serve, nil
+		return (&http.Server{Handler: reverseProxy(up, sign)}).Serve, nil
 	case "fasthttp":
-		return (&fasthttp.Server{Handler: fastProxy(up)}).Serve, nil
+		return (&fasthttp.Server{Handler: fastProxy(up, sign)}).Serve, nil
 	case "":
 		return nil, errors.New("-stack is required")
 	}
@@ -105,7 +150,7 @@ func (b *bufferPool) Get() []byte {
 
 func (b *bufferPool) Put(s []byte) { b.p.Put((*[32 << 10]byte)(s)) }
 
-func roundTripper(up *url.URL) http.Handler {
+func roundTripper(up *url.URL, sign signFunc) http.Handler {
 	t, bufs := transport(), &bufferPool{}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u := *r.URL
@@ -123,6 +168,14 @@ func roundTripper(up *url.URL) http.Handler {
 			}
 		}
 		out.Header["Authorization"] = []string{token}
+		if sign != nil {
+			v, err := sign(r.Method, r.URL.RequestURI())
+			if err != nil {
+				http.Error(w, "sign: "+err.Error(), http.StatusInternalServerError)
+				return
+			}
+			out.Header["X-Authorization"] = []string{v}
+		}
 		resp, err := t.RoundTrip(out)
 		if err != nil {
 			http.Error(w, "upstream: "+err.Error(), http.StatusBadGateway)
@@ -140,25 +193,43 @@ func roundTripper(up *url.URL) http.Handler {
 	})
 }
 
-func reverseProxy(up *url.URL) http.Handler {
+func reverseProxy(up *url.URL, sign signFunc) http.Handler {
 	return &httputil.ReverseProxy{
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+		},
 		Transport:  transport(),
 		BufferPool: &bufferPool{},
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(up)
 			r.Out.Host = up.Host
 			r.Out.Header["Authorization"] = []string{token}
+			if sign != nil {
+				// A failed signature leaves the header out; the upstream check
+				// in the tests catches it.
+				if v, err := sign(r.In.Method, r.In.URL.RequestURI()); err == nil {
+					r.Out.Header["X-Authorization"] = []string{v}
+				}
+			}
 		},
 	}
 }
 
-func fastProxy(up *url.URL) fasthttp.RequestHandler {
+func fastProxy(up *url.URL, sign signFunc) fasthttp.RequestHandler {
 	c := &fasthttp.HostClient{Addr: up.Host, MaxConns: 256}
 	return func(ctx *fasthttp.RequestCtx) {
 		req := &ctx.Request
 		req.Header.Del("Connection")
 		req.Header.Set("Authorization", token)
 		req.SetHost(up.Host)
+		if sign != nil {
+			v, err := sign(string(req.Header.Method()), string(req.RequestURI()))
+			if err != nil {
+				ctx.Error("sign: "+err.Error(), fasthttp.StatusInternalServerError)
+				return
+			}
+			req.Header.Set("X-Authorization", v)
+		}
 		if err := c.Do(req, &ctx.Response); err != nil {
 			ctx.Error("upstream: "+err.Error(), fasthttp.StatusBadGateway)
 		}

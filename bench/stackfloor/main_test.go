@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -15,11 +16,11 @@ import (
 // body reach the upstream, Authorization is replaced by the static token,
 // and status, headers and body come back.
 func TestStacksForwardLikeNginx(t *testing.T) {
-	type seen struct{ method, uri, auth, body string }
+	type seen struct{ method, uri, auth, body, sig string }
 	got := make(chan seen, 1)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		got <- seen{r.Method, r.URL.RequestURI(), r.Header.Get("Authorization"), string(b)}
+		got <- seen{r.Method, r.URL.RequestURI(), r.Header.Get("Authorization"), string(b), r.Header.Get("X-Authorization")}
 		w.Header().Set("X-Upstream", "yes")
 		w.WriteHeader(http.StatusCreated)
 		_, _ = io.WriteString(w, `{"ok":true}`)
@@ -27,9 +28,25 @@ func TestStacksForwardLikeNginx(t *testing.T) {
 	defer up.Close()
 	u, _ := url.Parse(up.URL)
 
-	for _, stack := range []string{"nethttp", "reverseproxy", "fasthttp"} {
-		t.Run(stack, func(t *testing.T) {
-			serve, err := newServer(stack, u)
+	sign, err := rs256(testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSig, _ := sign("POST", "/v1/things?limit=2") // PKCS#1 v1.5 is deterministic
+	for _, tc := range []struct {
+		stack string
+		sign  signFunc
+	}{
+		{"nethttp", nil}, {"reverseproxy", nil}, {"fasthttp", nil},
+		{"nethttp", sign}, {"reverseproxy", sign}, {"fasthttp", sign},
+	} {
+		stack := tc.stack
+		name := stack
+		if tc.sign != nil {
+			name += "+sign"
+		}
+		t.Run(name, func(t *testing.T) {
+			serve, err := newServer(stack, u, tc.sign)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -51,13 +68,18 @@ func TestStacksForwardLikeNginx(t *testing.T) {
 			if resp.StatusCode != http.StatusCreated || string(body) != `{"ok":true}` || resp.Header.Get("X-Upstream") != "yes" {
 				t.Errorf("answer: %d %q X-Upstream=%q", resp.StatusCode, body, resp.Header.Get("X-Upstream"))
 			}
-			want := seen{"POST", "/v1/things?limit=2", token, "hello"}
+			want := seen{"POST", "/v1/things?limit=2", token, "hello", ""}
+			if tc.sign != nil {
+				want.sig = wantSig
+			}
 			if s := <-got; s != want {
 				t.Errorf("upstream saw %+v, want %+v", s, want)
 			}
 		})
 	}
 }
+
+var testKey = filepath.Join("..", "..", "internal", "pop", "testdata", "rsa_pkcs8.pem")
 
 func TestFlagErrors(t *testing.T) {
 	for _, tc := range []struct {
@@ -68,6 +90,8 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"-stack", "nginx", "-upstream", "http://127.0.0.1:1"}, `-stack "nginx"`},
 		{[]string{"-stack", "nethttp", "-upstream", "https://x"}, `-upstream "https://x"`},
 		{[]string{"-stack", "nethttp"}, `-upstream ""`},
+		{[]string{"-stack", "nethttp", "-upstream", "http://127.0.0.1:1", "-sign-key", "nope.pem"}, "-sign-key: open nope.pem"},
+		{[]string{"-stack", "nethttp", "-upstream", "http://127.0.0.1:1", "-sign-key", "main.go"}, "-sign-key main.go: no PEM block"},
 	} {
 		if err := run(tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("run(%q) = %v, want an error containing %q", tc.args, err, tc.want)
