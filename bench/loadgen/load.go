@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/oauth-injector/oauth-injector/bench/internal/pace"
 	"github.com/oauth-injector/oauth-injector/bench/internal/proc"
 )
 
@@ -168,7 +169,7 @@ func Run(ctx context.Context, c Config) (Result, error) {
 		go func() {
 			defer wg.Done()
 			st := &stats[i]
-			next := nextFunc(c, i, start)
+			next := pace.Schedule(c.Rate, c.Concurrency, i, start)
 			for k := 0; ; k++ {
 				sched := next(k)
 				if !sched.Before(end) {
@@ -227,18 +228,6 @@ func Run(ctx context.Context, c Config) (Result, error) {
 		res.CPU, res.CPUSampled = used, true
 	}
 	return res, nil
-}
-
-// nextFunc returns the send schedule of worker i. Closed-loop workers send
-// as soon as the previous answer arrived; open-loop workers are staggered
-// so the total rate is smooth rather than c requests in a burst.
-func nextFunc(c Config, i int, start time.Time) func(k int) time.Time {
-	if c.Rate == 0 {
-		return func(int) time.Time { return time.Now() }
-	}
-	interval := time.Duration(float64(c.Concurrency) / c.Rate * float64(time.Second))
-	offset := interval * time.Duration(i) / time.Duration(c.Concurrency)
-	return func(k int) time.Time { return start.Add(offset + time.Duration(k)*interval) }
 }
 
 func do(ctx context.Context, client *http.Client, c Config) (int, error) {

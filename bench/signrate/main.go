@@ -36,6 +36,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/oauth-injector/oauth-injector/bench/internal/pace"
 	"github.com/oauth-injector/oauth-injector/bench/internal/proc"
 	"github.com/oauth-injector/oauth-injector/internal/pop"
 )
@@ -193,9 +194,13 @@ func Run(ctx context.Context, c Config) (Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			pace := newPacer(c.Rate, c.Workers, i)
-			for !stop.Load() {
-				pace.wait()
+			// Paced like bench/loadgen's open loop: a worker that falls
+			// behind signs back to back until it has caught up.
+			next := pace.Schedule(c.Rate, c.Workers, i, time.Now())
+			for k := 0; !stop.Load(); k++ {
+				if d := time.Until(next(k)); d > 0 {
+					time.Sleep(d)
+				}
 				if _, err := s.sign(); err != nil {
 					errc <- err
 					return
@@ -230,33 +235,4 @@ func Run(ctx context.Context, c Config) (Result, error) {
 		return Result{}, err
 	}
 	return Result{Workers: c.Workers, Rate: c.Rate, Signs: n1 - n0, Elapsed: t1.Sub(t0), CPU: cpu1.Sub(cpu0)}, nil
-}
-
-// pacer spaces one worker's signatures evenly. A worker that falls behind
-// signs back to back until it has caught up, as an open-loop load generator
-// keeps sending, so the measured rate is the offered one whenever the CPU
-// can sustain it.
-type pacer struct {
-	every time.Duration // 0: no pacing
-	next  time.Time
-}
-
-// newPacer staggers the workers' first slots across one interval, so that
-// n workers sharing a rate do not all wake at once.
-func newPacer(rate float64, workers, i int) *pacer {
-	if rate <= 0 {
-		return &pacer{}
-	}
-	every := time.Duration(float64(workers) * float64(time.Second) / rate)
-	return &pacer{every: every, next: time.Now().Add(every * time.Duration(i) / time.Duration(workers))}
-}
-
-func (p *pacer) wait() {
-	if p.every == 0 {
-		return
-	}
-	if d := time.Until(p.next); d > 0 {
-		time.Sleep(d)
-	}
-	p.next = p.next.Add(p.every)
 }
