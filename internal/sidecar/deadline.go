@@ -40,9 +40,14 @@ type deadlineQueue struct {
 	mu         sync.Mutex
 	head, tail *deadlineEntry
 	// armedFor is the entry the pending timer was armed for; nil when no
-	// timer is pending, which happens only while the queue is empty.
+	// timer is pending, which happens only while the queue is empty, and
+	// noEntry once that entry has finished (it may be restarted, and the
+	// timer must not count as its new deadline).
 	armedFor *deadlineEntry
 }
+
+// noEntry stands for "a timer is pending but its entry finished".
+var noEntry = new(deadlineEntry)
 
 // deadlineEntry is one operation in a deadlineQueue. It lives in the
 // operation's own state (no allocation) and may be reused once finished.
@@ -89,6 +94,9 @@ func (q *deadlineQueue) finish(e *deadlineEntry) (expired bool) {
 	if e.queued {
 		q.unlink(e)
 	}
+	if e == q.armedFor {
+		q.armedFor = noEntry
+	}
 	return e.expired
 }
 
@@ -107,10 +115,11 @@ func (q *deadlineQueue) unlink(e *deadlineEntry) {
 }
 
 // fire runs when the timer armed for q.armedFor goes off. That entry, if
-// still queued, is the head (it was the head when armed and only younger
-// ones were added since) and expires whatever the clock says, so a test's
-// hand-fired timer means "d has passed"; later entries expire when the
-// clock says they are due. Then the timer is re-armed for the new head.
+// it has not finished since, is the head (it was the head when armed and
+// only younger ones were added since) and expires whatever the clock says,
+// so a test's hand-fired timer means "d has passed"; every other entry,
+// including one finished and started again, expires when the clock says it
+// is due. Then the timer is re-armed for the new head.
 func (q *deadlineQueue) fire() {
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -66,6 +66,14 @@ func TestDeadlineQueue(t *testing.T) {
 			wantExpired: []string{"A"},
 			wantArms:    []time.Duration{d, d},
 		},
+		{
+			// A 401 replay reuses its request's entry: the timer still
+			// pending for the first attempt must not expire the replay,
+			// which gets a whole d of its own.
+			name:     "a restarted entry is not expired by its first attempt's timer",
+			steps:    []string{"start A", "advance 9s", "finish A ok", "start A", "advance 1s", "fire", "advance 9s", "finish A ok"},
+			wantArms: []time.Duration{d, 9 * time.Second},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
