@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -34,10 +35,8 @@ func (b *Binding) validateSharedCache(p string, sc *SharedCache, errs *fieldErro
 			errs.add(p+".tls.serverName", "must be a DNS name, got %q", t.ServerName)
 		}
 	}
-	if len(sc.KeyPrefix) > 128 {
-		errs.add(p+".keyPrefix", "must be at most 128 bytes, got %d", len(sc.KeyPrefix))
-	} else if strings.IndexFunc(sc.KeyPrefix, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
-		errs.add(p+".keyPrefix", "must not contain spaces or control characters, got %q", sc.KeyPrefix)
+	if err := CheckSharedCacheKeyPrefix(sc.KeyPrefix); err != nil {
+		errs.add(p+".keyPrefix", "%v", err)
 	}
 	requireFile(errs, p+".encryption.keyFile", sc.Encryption.KeyFile)
 	for i, f := range sc.Encryption.PreviousKeyFiles {
@@ -52,4 +51,17 @@ func (b *Binding) validateSharedCache(p string, sc *SharedCache, errs *fieldErro
 	case d > MaxSharedCacheTimeout:
 		errs.add(p+".timeout", "must be at most %s (every cache miss may wait this long for the store), got %s", MaxSharedCacheTimeout, d)
 	}
+}
+
+// CheckSharedCacheKeyPrefix keeps a store key prefix printable: it shows up
+// in ACL rules and in every store key, and a control character there would
+// be a config mistake. internal/sharedcache checks its Options with it too.
+func CheckSharedCacheKeyPrefix(prefix string) error {
+	if len(prefix) > 128 {
+		return fmt.Errorf("must be at most 128 bytes, got %d", len(prefix))
+	}
+	if strings.IndexFunc(prefix, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
+		return fmt.Errorf("must not contain spaces or control characters, got %q", prefix)
+	}
+	return nil
 }

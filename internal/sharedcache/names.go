@@ -164,15 +164,3 @@ func (n namer) message(kind Kind, subject string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(subject)))
 	return append(b, subject...)
 }
-
-// validatePrefix keeps the prefix printable: it shows up in ACL rules and in
-// every store key, and a control character there would be a config mistake.
-func validatePrefix(p string) error {
-	if len(p) > 128 {
-		return fmt.Errorf("key prefix is %d bytes, at most 128 allowed", len(p))
-	}
-	if strings.IndexFunc(p, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
-		return fmt.Errorf("key prefix %q must not contain spaces or control characters", p)
-	}
-	return nil
-}

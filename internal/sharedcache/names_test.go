@@ -57,19 +57,11 @@ func TestNamesHideTheSubject(t *testing.T) {
 	}
 }
 
-func TestValidatePrefix(t *testing.T) {
-	for _, tc := range []struct {
-		prefix string
-		ok     bool
-	}{
-		{"oauth-injector:", true},
-		{"team-a/", true},
-		{"a b", false},
-		{"a\nb", false},
-		{strings.Repeat("x", 129), false},
-	} {
-		if err := validatePrefix(tc.prefix); (err == nil) != tc.ok {
-			t.Errorf("validatePrefix(%q) = %v", tc.prefix, err)
+func TestNewStoreRejectsABadPrefix(t *testing.T) {
+	for _, prefix := range []string{"a b", "a\nb", strings.Repeat("x", 129)} {
+		_, err := New(Options{Addr: "127.0.0.1:1", Keyring: ring(t, testKey(1)), Scope: Scope{Binding: "b"}, KeyPrefix: prefix})
+		if err == nil || !strings.Contains(err.Error(), "Options.KeyPrefix") {
+			t.Errorf("New(KeyPrefix %q) = %v, want an Options.KeyPrefix error", prefix, err)
 		}
 	}
 }

@@ -190,8 +190,8 @@ func New(o Options) (*Store, error) {
 	if o.KeyPrefix == "" {
 		o.KeyPrefix = DefaultKeyPrefix
 	}
-	if err := validatePrefix(o.KeyPrefix); err != nil {
-		return nil, fmt.Errorf("sharedcache: %w", err)
+	if err := config.CheckSharedCacheKeyPrefix(o.KeyPrefix); err != nil {
+		return nil, fmt.Errorf("sharedcache: Options.KeyPrefix: %w", err)
 	}
 	for _, d := range []struct {
 		name string

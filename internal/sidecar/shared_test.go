@@ -53,14 +53,38 @@ func strictTokenEndpoint(t *testing.T, id, secret string, life time.Duration) (*
 	return srv, &issued
 }
 
-// keyFile writes a base64 AES-256 key made of one repeated byte.
-func keyFile(t *testing.T, dir, name string, b byte) string {
+// keyText is a base64 AES-256 key made of one repeated byte.
+func keyText(b byte) string {
+	return base64.StdEncoding.EncodeToString(slices.Repeat([]byte{b}, 32)) + "\n"
+}
+
+// setKeys lays out dir as a kubelet Secret volume does: "current" and
+// "previous" are symlinks into ..data, and ..data is swapped atomically to
+// a new directory holding files (a missing one is a removed key). So the
+// sidecar's file poll never sees half a rotation or half a file.
+func setKeys(t *testing.T, dir string, files map[string]string) {
 	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(base64.StdEncoding.EncodeToString(slices.Repeat([]byte{b}, 32))+"\n"), 0o600); err != nil {
+	v, err := os.MkdirTemp(dir, "..v")
+	if err != nil {
 		t.Fatal(err)
 	}
-	return p
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(v, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tmp := filepath.Join(dir, "..data_tmp")
+	if err := os.Symlink(filepath.Base(v), tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"current", "previous"} {
+		if err := os.Symlink(filepath.Join("..data", name), filepath.Join(dir, name)); err != nil && !os.IsExist(err) {
+			t.Fatal(err)
+		}
+	}
 }
 
 // sharedEnv is a redis-server, a token endpoint, an upstream and a key
@@ -79,7 +103,7 @@ func newSharedEnv(t *testing.T) *sharedEnv {
 	e := &sharedEnv{redis: redistest.Start(t, redistest.Options{}), keys: t.TempDir()}
 	e.tokens, e.issued = strictTokenEndpoint(t, "client-1", "very-secret-value", time.Hour)
 	e.up, e.last, _ = recordingUpstream(t, nil)
-	keyFile(t, e.keys, "current", 1)
+	setKeys(t, e.keys, map[string]string{"current": keyText(1)})
 	return e
 }
 
@@ -200,13 +224,9 @@ func TestSharedCacheKeyReload(t *testing.T) {
 		want  []string
 	}{
 		{"start", func() {}, []string{id(1)}},
-		{"1: new key in previous", func() { keyFile(t, keys, "previous", 2) }, []string{id(1), id(2)}},
-		{"2: swapped", func() { keyFile(t, keys, "current", 2); keyFile(t, keys, "previous", 1) }, []string{id(2), id(1)}},
-		{"3: previous removed", func() {
-			if err := os.Remove(filepath.Join(keys, "previous")); err != nil {
-				t.Fatal(err)
-			}
-		}, []string{id(2)}},
+		{"1: new key in previous", func() { setKeys(t, keys, map[string]string{"current": keyText(1), "previous": keyText(2)}) }, []string{id(1), id(2)}},
+		{"2: swapped", func() { setKeys(t, keys, map[string]string{"current": keyText(2), "previous": keyText(1)}) }, []string{id(2), id(1)}},
+		{"3: previous removed", func() { setKeys(t, keys, map[string]string{"current": keyText(2)}) }, []string{id(2)}},
 	}
 	for _, s := range steps {
 		s.write()
@@ -215,9 +235,7 @@ func TestSharedCacheKeyReload(t *testing.T) {
 	if n := logs.FilterMessage("shared cache keys reloaded").Len(); n != 3 {
 		t.Fatalf("%d reload log lines for 3 changes", n)
 	}
-	if err := os.WriteFile(filepath.Join(keys, "current"), []byte(hex.EncodeToString([]byte("short"))), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	setKeys(t, keys, map[string]string{"current": hex.EncodeToString([]byte("short"))})
 	eventually(t, "the bad key is reported", func() bool { return logs.FilterMessageSnippet("key reload failed").Len() == 1 })
 	if !slices.Equal(store.KeyIDs(), []string{id(2)}) {
 		t.Fatalf("a bad key file replaced the keyring: %v", store.KeyIDs())
