@@ -63,8 +63,7 @@ func newOpRouter(b *binding, ro refresher.Options) (r *opRouter, err error) {
 			r.close()
 		}
 	}()
-	own := grantSource{client: b.client, grant: c.Grant, refresh: &b.refreshToken}
-	sources := map[string]grantSource{"": own}
+	sources := map[string]grantSource{"": b.ownSource()}
 	logs := map[string]*fetchLog{}
 	caches := map[sourceKey]*refresher.Cache{keyOf("", c.Grant): b.tokens}
 	for i, o := range c.Operations {

@@ -49,7 +49,10 @@ func (b *binding) placeToken(req *http.Request, body *[]byte, tok *oauth.Token) 
 		}
 		return err
 	}
-	if scheme == "Bearer" && b.cfg.TokenPlacement.In == config.PlaceHeader {
+	// Only one token serves every request: with per-user tokens or per-
+	// operation scopes they alternate, so each request would replace the
+	// cache and pay for it instead of saving.
+	if scheme == "Bearer" && b.cfg.TokenPlacement.In == config.PlaceHeader && b.clientLevel && b.ops == nil {
 		b.placed.store(req.Header, tok, b.cfg.TokenPlacement.IDTokenHeader)
 	}
 	if b.cfg.TokenPlacement.In == config.PlaceForm {

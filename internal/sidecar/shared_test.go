@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,38 +19,9 @@ import (
 
 	"github.com/oauth-injector/oauth-injector/internal/config"
 	"github.com/oauth-injector/oauth-injector/internal/sharedcache"
+	"github.com/oauth-injector/oauth-injector/internal/testutil"
 	"github.com/oauth-injector/oauth-injector/internal/testutil/redistest"
 )
-
-// strictTokenEndpoint is a client_credentials token endpoint that refuses
-// what RFC 6749 §4.4 and §2.3.1 make it refuse: another method than POST,
-// another grant_type, missing or wrong HTTP Basic client credentials. It
-// counts the tokens it issues; each is distinct.
-func strictTokenEndpoint(t *testing.T, id, secret string, life time.Duration) (*httptest.Server, *atomic.Int64) {
-	t.Helper()
-	var issued atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		u, p, ok := r.BasicAuth()
-		switch {
-		case r.Method != http.MethodPost || r.ParseForm() != nil:
-			w.WriteHeader(http.StatusBadRequest)
-			_, _ = io.WriteString(w, `{"error":"invalid_request"}`)
-		case !ok || u != id || p != secret:
-			w.Header().Set("WWW-Authenticate", `Basic realm="token"`)
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = io.WriteString(w, `{"error":"invalid_client"}`)
-		case r.PostForm.Get("grant_type") != "client_credentials":
-			w.WriteHeader(http.StatusBadRequest)
-			_, _ = io.WriteString(w, `{"error":"unsupported_grant_type"}`)
-		default:
-			n := issued.Add(1)
-			fmt.Fprintf(w, `{"access_token":"issued-%d","token_type":"Bearer","expires_in":%d}`, n, int(life.Seconds()))
-		}
-	}))
-	t.Cleanup(srv.Close)
-	return srv, &issued
-}
 
 // keyText is a base64 AES-256 key made of one repeated byte.
 func keyText(b byte) string {
@@ -101,7 +71,11 @@ type sharedEnv struct {
 func newSharedEnv(t *testing.T) *sharedEnv {
 	t.Helper()
 	e := &sharedEnv{redis: redistest.Start(t, redistest.Options{}), keys: t.TempDir()}
-	e.tokens, e.issued = strictTokenEndpoint(t, "client-1", "very-secret-value", time.Hour)
+	// Every token is distinct, so a shared one is told from a refetched one.
+	te := newTokenEndpoint(t, testutil.NewClock(time.Now()), func(w http.ResponseWriter, n int64, _ time.Time) {
+		writeJSON(w, http.StatusOK, map[string]any{"access_token": fmt.Sprintf("issued-%d", n), "token_type": "Bearer", "expires_in": 3600})
+	})
+	e.tokens, e.issued = te.srv, &te.calls
 	e.up, e.last, _ = recordingUpstream(t, nil)
 	setKeys(t, e.keys, map[string]string{"current": keyText(1)})
 	return e

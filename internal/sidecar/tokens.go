@@ -72,8 +72,7 @@ func (b *binding) newTokenSource() error {
 			return err
 		}
 	}
-	own := grantSource{client: b.client, grant: c.Grant, refresh: &b.refreshToken}
-	if b.tokens, err = b.newCache(ro, own, keyOf("", c.Grant)); err != nil {
+	if b.tokens, err = b.newCache(ro, b.ownSource(), keyOf("", c.Grant)); err != nil {
 		return err
 	}
 	if len(c.Operations) > 0 {
@@ -153,10 +152,15 @@ type grantSource struct {
 	refresh *refreshChain
 }
 
+// ownSource is the binding's own grant, client and refresh chain.
+func (b *binding) ownSource() grantSource {
+	return grantSource{client: b.client, grant: b.cfg.Grant, refresh: &b.refreshToken}
+}
+
 // fetch is the refresher's FetchFunc for the binding's own grant: one grant
 // round trip for subject.
 func (b *binding) fetch(ctx context.Context, subject string, _ *oauth.Token) (*oauth.Token, error) {
-	return b.fetchFrom(ctx, grantSource{client: b.client, grant: b.cfg.Grant, refresh: &b.refreshToken}, subject)
+	return b.fetchFrom(ctx, b.ownSource(), subject)
 }
 
 func (b *binding) fetchFrom(ctx context.Context, src grantSource, subject string) (*oauth.Token, error) {
