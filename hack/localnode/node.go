@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -230,16 +229,12 @@ func (n *Node) Stop() error {
 	return errors.Join(errs...)
 }
 
-// stopErr stops p. A process that exits by itself after our SIGTERM, with
-// whatever status (kube-scheduler exits 1), is stopped, which is all
-// teardown needs; one that had to be killed is an error.
+// stopErr stops p, naming it in the error.
 func stopErr(p *Process) error {
-	err := p.Stop(20 * time.Second)
-	var exit *exec.ExitError
-	if err == nil || errors.As(err, &exit) {
-		return nil
+	if err := p.Stop(20 * time.Second); err != nil {
+		return fmt.Errorf("%s: %w", p.Name, err)
 	}
-	return fmt.Errorf("%s: %w", p.Name, err)
+	return nil
 }
 
 // Teardown removes everything a node in dir may have left, whether or not

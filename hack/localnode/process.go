@@ -69,8 +69,11 @@ func (p *Process) Exited() (bool, error) {
 // Done is closed when the process ends.
 func (p *Process) Done() <-chan struct{} { return p.done }
 
-// Stop sends SIGTERM, waits up to grace, then kills. It returns the exit
-// error unless the process ended because of the signal we sent.
+// Stop sends SIGTERM, waits up to grace, then kills. A process that exits
+// after our SIGTERM has stopped, whatever its status (kube-scheduler exits
+// 1 on SIGTERM). One that had already ended before Stop returns its exit
+// error, unless a signal ended it, so a component that crashed mid-run is
+// not reported as a clean stop.
 func (p *Process) Stop(grace time.Duration) error {
 	if exited, err := p.Exited(); exited {
 		return ignoreSignalExit(err)
@@ -78,13 +81,12 @@ func (p *Process) Stop(grace time.Duration) error {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
+		return nil
 	case <-time.After(grace):
 		_ = p.cmd.Process.Kill()
 		<-p.done
 		return fmt.Errorf("%s did not exit within %s of SIGTERM and was killed (log: %s)", p.Name, grace, p.LogPath)
 	}
-	_, err := p.Exited()
-	return ignoreSignalExit(err)
 }
 
 func ignoreSignalExit(err error) error {
