@@ -74,8 +74,8 @@ func (b *Binding) Provider(name string) (*Provider, bool) {
 
 // ProviderBinding is the binding as one provider sees it: the binding with
 // the provider's token endpoint, client authentication and grant in place
-// of its own. Validation and the sidecar treat a provider through it, so a
-// provider obeys exactly the rules of a binding's own token source.
+// of its own. Validation checks a provider through it, so a provider obeys
+// exactly the rules of a binding's own token source.
 func (b *Binding) ProviderBinding(p *Provider) Binding {
 	pb := *b
 	pb.TokenEndpoint, pb.ClientAuth, pb.Grant = p.TokenEndpoint, p.ClientAuth, p.Grant

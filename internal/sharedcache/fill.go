@@ -48,7 +48,7 @@ func (s *Store) Fill(ctx context.Context, subject string, usable func(*oauth.Tok
 		usable = func(t *oauth.Token) bool { return t.Valid(s.o.Now()) }
 	}
 	var seen int64
-	for {
+	for waited := false; ; {
 		tok, fence, err := s.Token(ctx, subject)
 		if err != nil {
 			return nil, err
@@ -64,7 +64,10 @@ func (s *Store) Fill(ctx context.Context, subject string, usable func(*oauth.Tok
 		if !errors.Is(err, ErrHeld) {
 			return nil, err
 		}
-		s.o.Metrics.LockWait()
+		if !waited { // the metric counts fills that waited, once each
+			s.o.Metrics.LockWait()
+			waited = true
+		}
 		f, err := s.await(ctx, KindToken, subject, seen)
 		if errors.Is(err, errNoResult) {
 			continue // the holder gave up; try to take the lock
