@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/textproto"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,15 +60,6 @@ var (
 	noUserAgent = []string{""}
 )
 
-func isHopHeader(k string) bool {
-	for _, h := range hopHeaders {
-		if k == h {
-			return true
-		}
-	}
-	return false
-}
-
 // hasToken reports whether a comma-separated field holds token, compared
 // case-insensitively (httpguts.HeaderValuesContainsToken). With the
 // Connection field it says whether a field name is listed there (RFC 9110
@@ -113,7 +105,7 @@ func (b *binding) outbound(ex *exchange, r *http.Request) *http.Request {
 	out.Header = make(http.Header, len(r.Header)+2)
 	conn := r.Header["Connection"]
 	for k, vv := range r.Header {
-		if isHopHeader(k) || hasToken(conn, k) || b.guard.strip.has(k) || isForwardingHeader(k) {
+		if slices.Contains(hopHeaders[:], k) || hasToken(conn, k) || b.guard.strip.has(k) || slices.Contains(forwardingHeaders[:], k) {
 			continue
 		}
 		out.Header[k] = vv
@@ -136,15 +128,6 @@ func (b *binding) outbound(ex *exchange, r *http.Request) *http.Request {
 	pr := httputil.ProxyRequest{In: r, Out: out}
 	pr.SetURL(b.upstream)
 	return out
-}
-
-func isForwardingHeader(k string) bool {
-	for _, h := range forwardingHeaders {
-		if k == h {
-			return true
-		}
-	}
-	return false
 }
 
 // maxQueryParams is ReverseProxy's (and net/url's) default limit.
@@ -280,7 +263,7 @@ func (b *binding) respond(w *statusRecorder, resp *http.Response) {
 	h := w.Header()
 	conn := resp.Header["Connection"]
 	for k, vv := range resp.Header {
-		if len(vv) == 0 || isHopHeader(k) || hasToken(conn, k) || sidecarOnly.has(k) {
+		if len(vv) == 0 || slices.Contains(hopHeaders[:], k) || hasToken(conn, k) || sidecarOnly.has(k) {
 			continue
 		}
 		h[k] = vv

@@ -27,7 +27,6 @@ func (b *binding) setupJWTBearer(ro *refresher.Options) error {
 	if j.SubjectHeader != "" {
 		b.subjectHeader = j.SubjectHeader
 		ro.MaxSubjects = j.CacheSize
-		b.clientLevel = false
 	}
 	return nil
 }

@@ -49,7 +49,7 @@ func (b *binding) newTokenSource() error {
 		Notice:      fl.notice,
 		Now:         b.now,
 	}
-	b.clientLevel = true
+	b.clientLevel = !c.PerSubject()
 	switch g := c.Grant; {
 	case g.CIBA != nil:
 		b.subjectHeader = g.CIBA.LoginHintHeader
@@ -57,11 +57,9 @@ func (b *binding) newTokenSource() error {
 		ro.MaxPending = g.CIBA.MaxPending
 		ro.WaitLimit = g.CIBA.MaxWait.Duration
 		ro.FetchTimeout = cibaFetchTimeout
-		b.clientLevel = false
 	case g.TokenExchange != nil && g.TokenExchange.SubjectToken.Mint != nil:
 		b.subjectHeader = g.TokenExchange.SubjectToken.Mint.SubjectHeader
 		ro.MaxSubjects = g.TokenExchange.SubjectToken.Mint.CacheSize
-		b.clientLevel = false
 	case g.JWTBearer != nil:
 		if err := b.setupJWTBearer(&ro); err != nil {
 			return err
