@@ -91,7 +91,15 @@ func TestRunThroughProxy(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			defer func() { _ = cmd.Process.Kill() }()
+			// The success path waits after SIGTERM; a failure before it
+			// leaves the child to this kill and its one Wait.
+			waited := false
+			defer func() {
+				if !waited {
+					_ = cmd.Process.Kill()
+					_ = cmd.Wait()
+				}
+			}()
 			waitReady(t, fmt.Sprintf("http://127.0.0.1:%d/startup", admin), cmd, &logs)
 
 			resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/v1/echo", port), "application/json", strings.NewReader(`{"a":1}`))
@@ -119,7 +127,9 @@ func TestRunThroughProxy(t *testing.T) {
 			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
-			if err := cmd.Wait(); err != nil {
+			err = cmd.Wait()
+			waited = true
+			if err != nil {
 				t.Fatalf("exit after SIGTERM: %v; logs:\n%s", err, logs.String())
 			}
 			if strings.Contains(logs.String(), proxyPass) {

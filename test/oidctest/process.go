@@ -80,6 +80,7 @@ func Start(t testing.TB, opts Options) *Server {
 
 	cmd := exec.Command(node, "server.mjs")
 	cmd.Dir = dir
+	testutil.KillWithParent(cmd)
 	cmd.Env = append(os.Environ(), overriddenEnv...)
 	cmd.Env = append(cmd.Env, "OIDC_CONFIG="+cfgPath, "NO_COLOR=1")
 	logs := &testutil.LogTail{}

@@ -157,6 +157,7 @@ func launch(t *testing.T, c *config.Config) *sidecarProc {
 		s.ports[b.Name] = b.ListenPort
 	}
 	s.cmd = exec.Command(injectorBin, "run", "--config", path, "--log-level", "debug")
+	testutil.KillWithParent(s.cmd)
 	s.cmd.Stderr = s.logs
 	s.cmd.Stdout = s.logs
 	if err := s.cmd.Start(); err != nil {
@@ -358,6 +359,7 @@ func runInjector(t *testing.T, args ...string) (int, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, injectorBin, args...)
+	testutil.KillWithParent(cmd)
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()

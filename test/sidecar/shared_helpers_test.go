@@ -238,6 +238,8 @@ type loadRun struct {
 	ok, failed atomic.Int64
 	mu         sync.Mutex
 	failures   []string
+	done       chan struct{}
+	once       sync.Once
 	wg         sync.WaitGroup
 }
 
@@ -250,16 +252,26 @@ func (l *loadRun) fail(format string, args ...any) {
 	}
 }
 
+// stop ends the run and waits for its workers. The test calls it before
+// reading the counts; the cleanup calls it again so that a test failing
+// first does not leave workers calling replicas for the rest of the package.
+func (l *loadRun) stop() {
+	l.once.Do(func() {
+		close(l.done)
+		l.wg.Wait()
+	})
+}
+
 // load sends app requests to every replica that is up, one worker per
-// replica, until stop is closed; check says what a good reply is. Calls to
-// a replica hold the fleet's read lock, so a restart waits for them.
-func (f *fleet) load(stop <-chan struct{}, h http.Header, check func(reply) error) *loadRun {
-	l := &loadRun{}
+// replica, until the run is stopped; check says what a good reply is. Calls
+// to a replica hold the fleet's read lock, so a restart waits for them.
+func (f *fleet) load(t *testing.T, h http.Header, check func(reply) error) *loadRun {
+	l := &loadRun{done: make(chan struct{})}
 	for i := range f.procs {
 		l.wg.Go(func() {
 			for {
 				select {
-				case <-stop:
+				case <-l.done:
 					return
 				default:
 				}
@@ -272,18 +284,19 @@ func (f *fleet) load(stop <-chan struct{}, h http.Header, check func(reply) erro
 				}
 				r, err := tryCall(http.MethodGet, s.url(f.b.Name, "/resource"), h, nil)
 				f.mu.RUnlock()
-				switch {
-				case err != nil:
+				if err == nil {
+					err = check(r)
+				}
+				if err != nil {
 					l.fail("replica %d: %v", i, err)
-				case check(r) != nil:
-					l.fail("replica %d: %v", i, check(r))
-				default:
+				} else {
 					l.ok.Add(1)
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
 		})
 	}
+	t.Cleanup(l.stop)
 	return l
 }
 

@@ -107,15 +107,7 @@ func TestSharedStoreOutageAndRecovery(t *testing.T) {
 	s := newSharedSetup(t, oidctest.Options{AccessTokenTTL: 4 * time.Second}, "cc")
 	store, tp := s.store, s.tp
 	f := startFleet(t, replicas, s.b, waitStartup, false)
-	stop := make(chan struct{})
-	run := f.load(stop, nil, accepted(s.clientID))
-	stopped := false
-	defer func() {
-		if !stopped {
-			close(stop)
-			run.wg.Wait()
-		}
-	}()
+	run := f.load(t, nil, accepted(s.clientID))
 	calls := func() int { return tp.count("client_credentials") }
 	fills := func(outcome string) float64 {
 		return f.sum("oauth_injector_shared_cache_fills_total", `binding="cc",outcome="`+outcome+`"`)
@@ -140,9 +132,7 @@ func TestSharedStoreOutageAndRecovery(t *testing.T) {
 	waitFor(t, 60*time.Second, "sharing resumes", func() bool {
 		return f.sum("oauth_injector_shared_cache_up", `binding="cc"`) == replicas && fills("shared") >= sharedAtRestart+2*(replicas-1)
 	})
-	close(stop)
-	run.wg.Wait()
-	stopped = true
+	run.stop()
 	if run.failed.Load() != 0 {
 		t.Fatalf("%d of %d app requests failed: %v", run.failed.Load(), run.failed.Load()+run.ok.Load(), run.failures)
 	}
@@ -166,8 +156,7 @@ func TestSharedRefreshTokenRotationAcrossReplicas(t *testing.T) {
 	s := newSharedSetup(t, oidctest.Options{AccessTokenTTL: 2 * time.Second}, "rt")
 	tp := s.tp
 	f := startFleet(t, replicas, s.b, waitStartup, false)
-	stop := make(chan struct{})
-	run := f.load(stop, nil, accepted(s.clientID))
+	run := f.load(t, nil, accepted(s.clientID))
 	refreshes := func() int { return tp.count("refresh_token") }
 
 	for range restartsEach {
@@ -179,8 +168,7 @@ func TestSharedRefreshTokenRotationAcrossReplicas(t *testing.T) {
 	}
 	end := refreshes() + 5
 	waitFor(t, 60*time.Second, "five more refreshes", func() bool { return refreshes() >= end })
-	close(stop)
-	run.wg.Wait()
+	run.stop()
 	if run.failed.Load() != 0 {
 		t.Fatalf("%d of %d app requests failed (a reused refresh token revokes the grant): %v", run.failed.Load(), run.failed.Load()+run.ok.Load(), run.failures)
 	}

@@ -107,6 +107,7 @@ func (s *Server) Restart() {
 	}
 	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.Dir
+	testutil.KillWithParent(cmd)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		s.t.Fatalf("redistest: %v", err)
