@@ -114,7 +114,7 @@ func TestChartSchemaRejects(t *testing.T) {
 		{"secretAccess.namespaces={shop}", "secretAccess.namespaces is only used with secretAccess.mode=namespaces"},
 		// Credentials in a proxy URL would be in every injected pod spec.
 		{"sidecar.proxyEnv.httpsProxy=http://user:pw@proxy.corp:3128", "/sidecar/proxyEnv/httpsProxy': 'http://user:pw@proxy.corp:3128' does not match pattern"},
-		{"sidecar.proxyEnv.httpProxy=https://proxy.corp", "/sidecar/proxyEnv/httpProxy'"},
+		{"sidecar.proxyEnv.httpProxy=https://proxy.corp", "/sidecar/proxyEnv/httpProxy': 'https://proxy.corp' does not match pattern"},
 	} {
 		t.Run(tc.set, func(t *testing.T) {
 			out, err := exec.Command(helm, "template", "r", chartDir, "--kube-version", "1.37.2", "--set", tc.set).CombinedOutput()
